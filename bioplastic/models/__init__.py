@@ -1,0 +1,5 @@
+"""Ready-made networks."""
+
+from .mlp import deep_linear, mlp
+
+__all__ = ["deep_linear", "mlp"]

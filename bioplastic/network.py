@@ -1,0 +1,231 @@
+"""Feed-forward networks of rate-coded populations.
+
+A :class:`Network` is a plain *description* (populations and projections);
+engines (:mod:`bioplastic.engines`) run it. The changing quantities of a run,
+the synaptic weights of every ensemble member, live in a :class:`NetworkState`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._random import make_rng
+from ._validation import check_positive
+from .neurons import Population
+from .synapses import Projection
+
+__all__ = ["Activity", "Network", "NetworkState"]
+
+
+class NetworkState:
+    """Synaptic weights of an ensemble of networks.
+
+    Parameters
+    ----------
+    weights : list of ndarray of shape (n_members, n_post, n_pre)
+        One array per projection.
+    biases : list of (ndarray of shape (n_members, n_post) or None)
+    """
+
+    def __init__(self, weights, biases):
+        if len(weights) != len(biases):
+            raise ValueError(f"got {len(weights)} weight arrays but {len(biases)} bias entries")
+        self.weights = list(weights)
+        self.biases = list(biases)
+        n_members = {w.shape[0] for w in self.weights}
+        if len(n_members) != 1:
+            raise ValueError(f"all weight arrays need the same ensemble size, got {sorted(n_members)}")
+
+    @property
+    def n_members(self):
+        """Number of ensemble members ``E``."""
+        return self.weights[0].shape[0]
+
+    @property
+    def dtype(self):
+        return self.weights[0].dtype
+
+    def copy(self):
+        return NetworkState([w.copy() for w in self.weights], [None if b is None else b.copy() for b in self.biases])
+
+    def member(self, index):
+        """Return member ``index`` as a one-member state (a copy)."""
+        sl = slice(index, index + 1)
+        return NetworkState([w[sl].copy() for w in self.weights], [None if b is None else b[sl].copy() for b in self.biases])
+
+    @classmethod
+    def stack(cls, states):
+        """Concatenate several states along the ensemble axis."""
+        weights = [np.concatenate([s.weights[k] for s in states]) for k in range(len(states[0].weights))]
+        biases = []
+        for k in range(len(states[0].biases)):
+            parts = [s.biases[k] for s in states]
+            biases.append(None if parts[0] is None else np.concatenate(parts))
+        return cls(weights, biases)
+
+    def weight_norms(self):
+        """Frobenius norm of every layer, ``ndarray of shape (n_members, n_layers)``."""
+        return np.stack([np.sqrt(np.einsum("eij,eij->e", w, w)) for w in self.weights], axis=1)
+
+    def arrays(self):
+        """Return the state as a flat ``{name: array}`` mapping (for saving)."""
+        out = {}
+        for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            out[f"W{k}"] = w
+            if b is not None:
+                out[f"b{k}"] = b
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays, n_layers):
+        weights = [np.asarray(arrays[f"W{k}"]) for k in range(n_layers)]
+        biases = [np.asarray(arrays[f"b{k}"]) if f"b{k}" in arrays else None for k in range(n_layers)]
+        return cls(weights, biases)
+
+
+class Activity:
+    """The record of one pass: summed inputs ``h_k`` and rates ``x_k`` per layer.
+
+    ``rates[0]`` is the input (shape ``(batch, n_in)`` when shared by all
+    members); ``inputs[k]`` and ``rates[k + 1]`` have shape
+    ``(n_members, batch, n_k)``.
+    """
+
+    def __init__(self, inputs, rates):
+        self.inputs = inputs
+        self.rates = rates
+
+    @property
+    def output(self):
+        return self.rates[-1]
+
+
+class Network:
+    """A feed-forward chain of populations linked by projections.
+
+    Parameters
+    ----------
+    populations : sequence of Population or int
+        Input population first. An int ``n`` means ``Population(n)`` (linear,
+        Gaussian noise).
+    projections : sequence of Projection, optional
+        One per consecutive pair of populations. By default Xavier-Glorot
+        normal projections scaled by ``init_scale``, with biases if ``bias``.
+    init_scale : float, default 1.0
+        Initial weight scale of the default projections.
+    bias : bool, default True
+        Whether the default projections have biases.
+
+    Examples
+    --------
+    >>> from bioplastic import Network, Population
+    >>> net = Network([Population(784), Population(300, activation="relu"),
+    ...                Population(10, activation="softmax")])
+    >>> net.sizes
+    (784, 300, 10)
+    """
+
+    def __init__(self, populations, *, projections=None, init_scale=1.0, bias=True):
+        populations = list(populations)
+        if len(populations) < 2:
+            raise ValueError(f"a Network needs at least 2 populations (input and output), got {len(populations)}")
+        self.populations = [p if isinstance(p, Population) else Population(p) for p in populations]
+        self.init_scale = check_positive(init_scale, "init_scale")
+        self.bias = bias
+        if projections is None:
+            projections = [
+                Projection(pre.n_neurons, post.n_neurons, init_scale=init_scale, bias=bias)
+                for pre, post in zip(self.populations[:-1], self.populations[1:], strict=True)
+            ]
+        projections = list(projections)
+        if len(projections) != len(self.populations) - 1:
+            raise ValueError(
+                f"expected {len(self.populations) - 1} projections for {len(self.populations)} populations, got {len(projections)}"
+            )
+        for k, proj in enumerate(projections):
+            if not isinstance(proj, Projection):
+                raise TypeError(f"projections[{k}] should be a Projection, got {proj!r}")
+            pre, post = self.populations[k], self.populations[k + 1]
+            if (proj.n_pre, proj.n_post) != (pre.n_neurons, post.n_neurons):
+                raise ValueError(
+                    f"projections[{k}] connects {proj.n_pre} -> {proj.n_post} neurons but populations "
+                    f"{k} and {k + 1} have {pre.n_neurons} and {post.n_neurons}"
+                )
+        self.projections = projections
+
+    @property
+    def n_layers(self):
+        """Number of projections (weight layers)."""
+        return len(self.projections)
+
+    @property
+    def sizes(self):
+        return tuple(p.n_neurons for p in self.populations)
+
+    @property
+    def n_inputs(self):
+        return self.populations[0].n_neurons
+
+    @property
+    def n_outputs(self):
+        return self.populations[-1].n_neurons
+
+    @property
+    def activations(self):
+        """Activation of each layer's postsynaptic population."""
+        return [p.activation_ for p in self.populations[1:]]
+
+    def init_state(self, seeds=None, *, dtype=np.float64, rngs=None):
+        """Draw initial weights for an ensemble.
+
+        Parameters
+        ----------
+        seeds : sequence of int, optional
+            One seed per member; member ``i`` uses the init stream of
+            ``SeedSequence(seeds[i])`` (see :func:`bioplastic._random.member_streams`).
+        dtype : dtype, default float64
+        rngs : sequence of numpy.random.Generator, optional
+            Explicit generators instead of ``seeds``.
+
+        Returns
+        -------
+        NetworkState
+        """
+        from ._random import member_streams
+
+        if rngs is None:
+            seeds = [0] if seeds is None else list(np.atleast_1d(seeds))
+            rngs = [member_streams(int(s))[0] for s in seeds]
+        else:
+            rngs = [make_rng(r) for r in rngs]
+        # member-major draws: member e's weights depend on its own stream only
+        weights = [np.empty((len(rngs), *proj.shape), dtype=dtype) for proj in self.projections]
+        biases = [np.zeros((len(rngs), proj.n_post), dtype=dtype) if proj.bias else None for proj in self.projections]
+        for e, rng in enumerate(rngs):
+            for k, proj in enumerate(self.projections):
+                weights[k][e] = proj.initial_weights(rng, dtype)
+        return NetworkState(weights, biases)
+
+    def forward(self, state, x):
+        """Clean (noise-free) pass of every member on inputs ``x``; returns :class:`Activity`."""
+        from .engines.numpy import forward
+
+        return forward(self, state, x)
+
+    def describe(self):
+        """Return a JSON-serialisable description of the network."""
+        return {
+            "populations": [p.describe() for p in self.populations],
+            "projections": [p.describe() for p in self.projections],
+        }
+
+    @classmethod
+    def from_description(cls, description):
+        """Rebuild a network from :meth:`describe`'s output."""
+        pops = [Population(p["n_neurons"], activation=p["activation"], noise=p["noise"], name=p.get("name")) for p in description["populations"]]
+        projs = [Projection(**p) for p in description["projections"]]
+        return cls(pops, projections=projs)
+
+    def __repr__(self):
+        layers = " -> ".join(f"{p.n_neurons}({p.activation_.name})" for p in self.populations)
+        return f"Network({layers})"

@@ -1,0 +1,65 @@
+"""The broadcast neuromodulator of three-factor plasticity.
+
+In node perturbation a single scalar per sample, the *reward prediction
+error*, is broadcast to every synapse:
+
+    M = -(L_perturbed - L_baseline) / sigma
+
+where ``L_perturbed`` is the loss with intrinsic noise, ``L_baseline`` the
+expected loss (a noise-free pass, as in the papers' two passes, or a running
+average of recent losses, the biological reward prediction) and ``sigma`` the
+noise amplitude. A positive ``M`` means the noise helped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._validation import check_choice, check_fraction, check_positive
+
+__all__ = ["BASELINES", "Neuromodulator"]
+
+BASELINES = ("clean", "running_average")
+
+
+class Neuromodulator:
+    """Scalar reward-prediction-error signal.
+
+    Parameters
+    ----------
+    baseline : {"clean", "running_average"}, default "clean"
+        ``"clean"``: the baseline is the loss of a noise-free pass on the same
+        input (the papers' algorithm; the numpy engine computes the loss
+        *difference* directly, which avoids cancellation). ``"running_average"``:
+        an exponential average of recent perturbed losses (a reward
+        prediction that needs no second pass).
+    decay : float in (0, 1), default 0.9
+        Per-trial decay of the running average (``running_average`` only).
+    """
+
+    def __init__(self, *, baseline="clean", decay=0.9):
+        self.baseline = check_choice(baseline, "baseline", BASELINES)
+        self.decay = check_fraction(decay, "decay")
+
+    def signal(self, loss_difference, sigma):
+        """Return ``M = -loss_difference / sigma`` (element-wise).
+
+        Parameters
+        ----------
+        loss_difference : ndarray
+            ``L_perturbed - L_baseline`` for each sample (and ensemble member).
+        sigma : float
+            Noise amplitude (> 0).
+        """
+        sigma = check_positive(sigma, "sigma")
+        return -np.asarray(loss_difference) / sigma
+
+    def update_baseline(self, baseline, perturbed_loss):
+        """Return the running-average baseline after observing ``perturbed_loss``."""
+        return self.decay * baseline + (1 - self.decay) * perturbed_loss
+
+    def describe(self):
+        return {"baseline": self.baseline, "decay": self.decay}
+
+    def __repr__(self):
+        return f"Neuromodulator(baseline={self.baseline!r}, decay={self.decay})"

@@ -1,0 +1,213 @@
+"""Rate-coded neural populations: activation functions and intrinsic noise.
+
+A population's activity is ``x = f(h + sigma * xi)`` where ``h`` is the summed
+synaptic input, ``f`` the activation (transfer) function and ``xi`` the
+neurons' intrinsic noise with zero mean and unit variance. In node
+perturbation the intrinsic noise *is* the perturbation that plasticity learns
+from.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._validation import check_choice, check_positive_int
+
+__all__ = [
+    "ACTIVATIONS",
+    "NOISE_TYPES",
+    "Activation",
+    "Population",
+    "draw_noise",
+    "get_activation",
+]
+
+
+class Activation:
+    """An activation function with the three operations learning rules need.
+
+    Subclasses implement ``__call__`` (the rate), ``vjp`` (vector-Jacobian
+    product for backpropagation) and ``difference`` (``f(h + dh) - f(h)``
+    computed without cancellation, for node perturbation's loss difference).
+    All arrays carry neurons on the last axis.
+    """
+
+    name = "activation"
+
+    def __call__(self, h):
+        raise NotImplementedError
+
+    def vjp(self, h, x, g):
+        """Return ``g @ df/dh`` given the input ``h``, the rate ``x = f(h)`` and ``g``."""
+        raise NotImplementedError
+
+    def difference(self, h, dh, x):
+        """Return ``f(h + dh) - f(h)`` accurately even when ``dh`` is tiny."""
+        return self(h + dh) - x
+
+    def __repr__(self):
+        return self.name
+
+
+class Linear(Activation):
+    name = "linear"
+
+    def __call__(self, h):
+        return h
+
+    def vjp(self, h, x, g):
+        return g
+
+    def difference(self, h, dh, x):
+        return dh
+
+
+class ReLU(Activation):
+    name = "relu"
+
+    def __call__(self, h):
+        return np.maximum(h, 0)
+
+    def vjp(self, h, x, g):
+        return g * (h > 0)
+
+    def difference(self, h, dh, x):
+        # Where input stays on one side of the kink the difference is exact.
+        hp = h + dh
+        out = np.where(h > 0, dh, 0)
+        cross = (h > 0) != (hp > 0)
+        if np.any(cross):
+            out = np.where(cross, np.maximum(hp, 0) - np.maximum(h, 0), out)
+        return out.astype(h.dtype, copy=False)
+
+
+class Tanh(Activation):
+    name = "tanh"
+
+    def __call__(self, h):
+        return np.tanh(h)
+
+    def vjp(self, h, x, g):
+        return g * (1 - x * x)
+
+    def difference(self, h, dh, x):
+        # tanh(a) - tanh(b) = sinh(a - b) / (cosh(a) cosh(b))
+        return np.sinh(dh) / (np.cosh(h + dh) * np.cosh(h))
+
+
+class Sigmoid(Activation):
+    name = "sigmoid"
+
+    def __call__(self, h):
+        return 0.5 * (1 + np.tanh(0.5 * h))
+
+    def vjp(self, h, x, g):
+        return g * x * (1 - x)
+
+    def difference(self, h, dh, x):
+        half = 0.5 * h
+        return 0.5 * np.sinh(0.5 * dh) / (np.cosh(half + 0.5 * dh) * np.cosh(half))
+
+
+class Softmax(Activation):
+    """Softmax over the population (a normalised readout)."""
+
+    name = "softmax"
+
+    def __call__(self, h):
+        z = h - h.max(axis=-1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=-1, keepdims=True)
+        return z
+
+    def vjp(self, h, x, g):
+        return x * (g - np.sum(g * x, axis=-1, keepdims=True))
+
+    def difference(self, h, dh, x):
+        # s'_i - s_i = s_i (expm1(dh_i) - sum_j s_j expm1(dh_j)) / (1 + sum_j s_j expm1(dh_j))
+        if np.max(np.abs(dh), initial=0.0) > 1:  # large perturbations: no cancellation concern
+            return self(h + dh) - x
+        e = np.expm1(dh)
+        mean_e = np.sum(x * e, axis=-1, keepdims=True)
+        return x * (e - mean_e) / (1 + mean_e)
+
+
+ACTIVATIONS = {cls.name: cls for cls in (Linear, ReLU, Tanh, Sigmoid, Softmax)}
+NOISE_TYPES = ("gaussian", "rademacher")
+
+
+def get_activation(activation):
+    """Return an :class:`Activation` from a name or an instance."""
+    if isinstance(activation, Activation):
+        return activation
+    if not isinstance(activation, str):
+        raise TypeError(f"activation should be a name or an Activation, got {activation!r}")
+    name = check_choice(activation, "activation", tuple(ACTIVATIONS))
+    return ACTIVATIONS[name]()
+
+
+def draw_noise(rng, kind, shape, dtype=np.float64, out=None):
+    """Draw zero-mean, unit-variance intrinsic noise.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    kind : {"gaussian", "rademacher"}
+        Gaussian white noise, or Rademacher noise (+-1 with equal probability,
+        the same covariance as the Gaussian).
+    shape : tuple of int
+    dtype : dtype, default float64
+    out : ndarray, optional
+        C-contiguous array of ``shape`` and ``dtype`` to fill in place.
+    """
+    dtype = np.dtype(dtype)
+    if out is None:
+        out = np.empty(shape, dtype=dtype)
+    if kind == "gaussian":
+        rng.standard_normal(dtype=dtype, out=out)
+    elif kind == "rademacher":
+        bits = rng.integers(0, 2, size=out.shape, dtype=np.int8)
+        np.multiply(bits, 2, out=out, casting="unsafe")
+        out -= 1
+    else:
+        raise ValueError(f"unknown noise {kind!r}; expected one of {NOISE_TYPES}")
+    return out
+
+
+class Population:
+    """A population of rate-coded neurons.
+
+    Parameters
+    ----------
+    n_neurons : int
+        Number of neurons (>= 1).
+    activation : str or Activation, default "linear"
+        Transfer function: "linear", "relu", "tanh", "sigmoid" or "softmax"
+        (a normalised readout).
+    noise : {"gaussian", "rademacher"} or None, default "gaussian"
+        Distribution of the intrinsic noise ``xi`` (zero mean, unit
+        variance). Its amplitude ``sigma`` belongs to the learning rule
+        (e.g. :class:`~bioplastic.plasticity.NodePerturbation`), as in the
+        papers where every layer shares one ``sigma``. ``None`` makes the
+        population noise-free, so it is never perturbed.
+    name : str, optional
+        Label used in records and plots.
+    """
+
+    def __init__(self, n_neurons, *, activation="linear", noise="gaussian", name=None):
+        self.n_neurons = check_positive_int(n_neurons, "Population n_neurons")
+        self.activation = activation
+        self.activation_ = get_activation(activation)
+        if noise is not None:
+            noise = check_choice(noise, "noise", NOISE_TYPES)
+        self.noise = noise
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"Population name should be a string, got {name!r}")
+        self.name = name
+
+    def describe(self):
+        """Return a JSON-serialisable description."""
+        return {"n_neurons": self.n_neurons, "activation": self.activation_.name, "noise": self.noise, "name": self.name}
+
+    def __repr__(self):
+        return f"Population({self.n_neurons}, activation={self.activation_.name!r}, noise={self.noise!r})"

@@ -1,0 +1,33 @@
+"""Plasticity rules, one module per family.
+
+=====================  ========  ===========================================
+rule                   signal    module
+=====================  ========  ===========================================
+``NodePerturbation``   scalar    :mod:`~bioplastic.plasticity.node_perturbation`
+``Backprop``           vector    :mod:`~bioplastic.plasticity.backprop`
+=====================  ========  ===========================================
+
+``signal`` says what reaches a synapse besides its own pre- and postsynaptic
+activity: one broadcast scalar (a neuromodulator) or a per-neuron error
+vector.
+"""
+
+from .backprop import Backprop
+from .base import SIGNALS, PlasticityRule, Updates
+from .node_perturbation import NodePerturbation
+
+__all__ = ["SIGNALS", "Backprop", "NodePerturbation", "PlasticityRule", "Updates", "get_rule", "RULES"]
+
+RULES = {"node_perturbation": NodePerturbation, "np": NodePerturbation, "backprop": Backprop, "sgd": Backprop}
+
+
+def get_rule(name, **params):
+    """Build a rule from its name (``"node_perturbation"``/``"np"``, ``"backprop"``/``"sgd"``) and parameters."""
+    from .._validation import check_choice
+
+    if isinstance(name, PlasticityRule):
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"rule should be a name or a PlasticityRule, got {name!r}")
+    key = check_choice(name, "rule", tuple(RULES))
+    return RULES[key](**params)

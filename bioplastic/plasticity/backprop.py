@@ -1,0 +1,97 @@
+"""Backpropagation of errors with stochastic gradient descent (the reference rule)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..engines.numpy import forward, outer_sum
+from ..losses import CrossEntropy
+from ..neurons import Softmax
+from .base import PlasticityRule, Updates
+
+__all__ = ["Backprop", "backprop_deltas", "deltas_to_updates", "output_delta"]
+
+
+def backprop_deltas(network, state, activity, output_delta, *, first_layer=0):
+    """Backpropagate the readout's ``dL/dh_L`` to ``dL/dh_k`` for layers ``first_layer..L-1``.
+
+    Parameters
+    ----------
+    output_delta : ndarray of shape (n_members, batch, n_out)
+        ``dL/dh`` of the last layer.
+
+    Returns
+    -------
+    list of (ndarray of shape (n_members, batch, n_k) or None)
+        ``None`` below ``first_layer``.
+    """
+    deltas = [None] * network.n_layers
+    deltas[-1] = output_delta
+    for k in range(network.n_layers - 2, first_layer - 1, -1):
+        back = np.matmul(deltas[k + 1], state.weights[k + 1])
+        deltas[k] = network.activations[k].vjp(activity.inputs[k], activity.rates[k + 1], back)
+    return deltas
+
+
+def output_delta(network, activity, target, loss):
+    """``dL/dh`` at the readout; ``y - y*`` for a softmax readout with cross-entropy."""
+    out_act = network.activations[-1]
+    if isinstance(out_act, Softmax) and isinstance(loss, CrossEntropy):
+        return activity.output - target
+    return out_act.vjp(activity.inputs[-1], activity.output, loss.gradient(activity.output, target))
+
+
+def deltas_to_updates(network, activity, deltas, coefficient):
+    """Turn per-layer ``dL/dh_k`` into weight and bias changes ``coefficient * delta_k x_{k-1}^T``.
+
+    ``coefficient`` broadcasts against ``(n_members, batch, n_k)``; layers whose
+    delta is ``None`` or whose projection is not plastic get ``None``.
+    """
+    weights, biases = [], []
+    for k, proj in enumerate(network.projections):
+        if deltas[k] is None or not proj.plastic:
+            weights.append(None)
+            biases.append(None)
+            continue
+        post = coefficient * deltas[k]
+        weights.append(outer_sum(post, activity.rates[k]))
+        biases.append(post.sum(axis=1) if proj.bias else None)
+    return weights, biases
+
+
+class Backprop(PlasticityRule):
+    """Stochastic gradient descent with backpropagated errors.
+
+    ``dW_k = -eta * dL/dW_k``, averaged (or summed) over the minibatch.
+
+    Parameters
+    ----------
+    batch_reduction : {"mean", "sum"}, default "mean"
+
+    Notes
+    -----
+    Signals used: a vector error per neuron (``signal = "vector"``), carried
+    back through the transposed forward weights: not local.
+    """
+
+    name = "backprop"
+    signal = "vector"
+    uses_noise = False
+
+    def gradients(self, network, state, x, target, loss):
+        """Exact gradients of the minibatch loss (mean or sum over samples, per ``batch_reduction``).
+
+        Returns
+        -------
+        weights : list of ndarray of shape (n_members, n_post, n_pre)
+        biases : list of (ndarray of shape (n_members, n_post) or None)
+        """
+        updates = self.compute_updates(network, state, x, target, loss, scale=-np.ones(state.n_members))
+        return updates.weights, updates.biases
+
+    def compute_updates(self, network, state, x, target, loss, *, noise=None, scale):
+        activity = forward(network, state, x)
+        deltas = backprop_deltas(network, state, activity, output_delta(network, activity, target, loss))
+        coefficient = -np.asarray(scale, dtype=activity.output.dtype)[:, None, None] * self._sample_factor(x.shape[0])
+        weights, biases = deltas_to_updates(network, activity, deltas, coefficient)
+        return Updates(weights, biases, activity)

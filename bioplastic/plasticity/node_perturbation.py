@@ -1,0 +1,89 @@
+"""Node perturbation: three-factor plasticity driven by intrinsic noise."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import check_layers, check_positive, layer_mask
+from ..engines.numpy import forward, perturbation_change
+from ..neuromodulation import Neuromodulator
+from .backprop import deltas_to_updates
+from .base import PlasticityRule, Updates
+
+__all__ = ["NodePerturbation"]
+
+
+class NodePerturbation(PlasticityRule):
+    """Node perturbation (NP), a three-factor rule.
+
+    Each neuron's activity is perturbed by its intrinsic noise,
+    ``h~_k = W_k x~_{k-1} + b_k + sigma xi_k``. The loss change this causes is
+    broadcast as a scalar neuromodulator ``M = -(L~ - L) / sigma`` and every
+    synapse changes by
+
+        dW_k = eta * M * xi_k x_{k-1}^T
+
+    (Eq. 3 of Hiratani, Mehta, Lillicrap & Latham, NeurIPS 2022): postsynaptic
+    noise x presynaptic rate (the eligibility) x neuromodulator. Averaged over
+    the noise, ``E[dW_k] = -eta dL/dW_k`` to first order in ``sigma`` (Eq. 5).
+    The presynaptic rate is that of the clean pass. Over a minibatch the
+    per-sample updates are averaged (``batch_reduction="mean"``) or summed.
+
+    Parameters
+    ----------
+    sigma : float, default 1e-4
+        Noise amplitude (the paper uses 1e-4 for nonlinear networks).
+    layers : "all" or sequence of int, default "all"
+        Projections (0 = first) whose postsynaptic populations are perturbed
+        (and so learn); the paper perturbs all layers simultaneously.
+    neuromodulator : Neuromodulator, optional
+        Baseline of the reward prediction error; the numpy engine supports
+        the ``"clean"`` (two-pass) baseline.
+    batch_reduction : {"mean", "sum"}, default "mean"
+
+    Notes
+    -----
+    Signals used: one scalar per sample (``signal = "scalar"``); no error
+    vector reaches any synapse.
+    """
+
+    name = "node_perturbation"
+    signal = "scalar"
+    uses_noise = True
+
+    def __init__(self, *, sigma=1e-4, layers="all", neuromodulator=None, batch_reduction="mean"):
+        super().__init__(batch_reduction=batch_reduction)
+        self.sigma = check_positive(sigma, "sigma")
+        self.layers = check_layers(layers)
+        if neuromodulator is None:
+            neuromodulator = Neuromodulator()
+        if not isinstance(neuromodulator, Neuromodulator):
+            raise TypeError(f"neuromodulator should be a Neuromodulator, got {neuromodulator!r}")
+        if neuromodulator.baseline != "clean":
+            raise ValueError(
+                f"the numpy engine's NodePerturbation needs baseline='clean', got {neuromodulator.baseline!r} "
+                "(the running-average baseline is available in the Brian2 engine)"
+            )
+        self.neuromodulator = neuromodulator
+
+    def perturbed_layers(self, network):
+        return layer_mask(self.layers, network)
+
+    def compute_updates(self, network, state, x, target, loss, *, noise=None, scale):
+        if noise is None:
+            raise ValueError("NodePerturbation.compute_updates needs noise (a list of per-layer arrays)")
+        activity = forward(network, state, x)
+        changes = perturbation_change(network, state, activity, noise, self.sigma)
+        loss_difference = loss.difference(activity.output, changes[-1], target)
+        modulator = self.neuromodulator.signal(loss_difference, self.sigma)  # (E, B)
+        coefficient = modulator * (np.asarray(scale, dtype=modulator.dtype)[:, None] * self._sample_factor(x.shape[0]))
+        weights, biases = deltas_to_updates(network, activity, noise, coefficient[:, :, None])
+        return Updates(weights, biases, activity)
+
+    def describe(self):
+        return {
+            "name": self.name,
+            "sigma": self.sigma,
+            "layers": self.layers if isinstance(self.layers, str) else list(self.layers),
+            "batch_reduction": self.batch_reduction,
+        }

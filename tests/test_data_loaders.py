@@ -1,0 +1,570 @@
+"""Tests of the real-data loaders (MNIST, SARCOS, CIFAR-10) and their helpers.
+
+Real-data tests read the directory named by ``BIOPLASTIC_DATA_DIR`` and skip
+when it is unset.  Everything else uses small synthetic files written to
+``tmp_path``.  No test touches the network: downloads are either disabled
+(``download=False``), impossible (a local data directory is given) or served
+by a stand-in for :func:`pooch.retrieve`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import re
+import shutil
+import struct
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.io import loadmat, savemat
+
+from bioplastic.tasks import _data, sarcos
+from bioplastic.tasks._data import ENV_VAR, resolve_data_dir
+from bioplastic.tasks.cifar10 import (
+    CIFAR10_LABEL_NAMES,
+    CIFAR10_MD5,
+    CIFAR10_TARBALL,
+    CIFAR10_URL,
+    load_cifar10,
+)
+from bioplastic.tasks.mnist import MNIST_FILES, MNIST_URL, load_mnist, read_idx
+from bioplastic.tasks.sarcos import (
+    SARCOS_TEST_SHA256,
+    SARCOS_TEST_URL,
+    SARCOS_TRAIN_URL,
+    load_sarcos,
+)
+
+DATA_DIR = os.environ.get(ENV_VAR, "")
+needs_data = pytest.mark.skipif(
+    not DATA_DIR,
+    reason="BIOPLASTIC_DATA_DIR not set: real-data tests need a local data directory",
+)
+
+
+# --------------------------------------------------------------------------
+# data-directory policy
+# --------------------------------------------------------------------------
+
+
+def test_resolve_data_dir_precedence(monkeypatch, tmp_path):
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "from_env"))
+    assert resolve_data_dir(tmp_path / "arg") == tmp_path / "arg"
+    assert resolve_data_dir(str(tmp_path / "arg")) == tmp_path / "arg"
+    assert resolve_data_dir(None) == tmp_path / "from_env"
+    monkeypatch.setenv(ENV_VAR, "")
+    assert resolve_data_dir(None) is None
+    monkeypatch.delenv(ENV_VAR)
+    assert resolve_data_dir(None) is None
+
+
+def test_resolve_data_dir_rejects_bad_types():
+    with pytest.raises(TypeError, match="data_dir.*int"):
+        resolve_data_dir(123)
+    with pytest.raises(ValueError, match="empty"):
+        resolve_data_dir("")
+
+
+def test_download_flag_must_be_bool(tmp_path):
+    with pytest.raises(TypeError, match="download must be a bool.*'yes'"):
+        load_mnist(tmp_path, download="yes")
+
+
+# --------------------------------------------------------------------------
+# idx reader on synthetic files
+# --------------------------------------------------------------------------
+
+IDX_CODES = {
+    np.uint8: 0x08,
+    np.int8: 0x09,
+    np.int16: 0x0B,
+    np.int32: 0x0C,
+    np.float32: 0x0D,
+    np.float64: 0x0E,
+}
+
+
+def _idx_bytes(arr: np.ndarray, code: int) -> bytes:
+    header = bytes([0, 0, code, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape)
+    return header + arr.astype(arr.dtype.newbyteorder(">")).tobytes()
+
+
+def _write(path: Path, payload: bytes, *, gz: bool) -> Path:
+    path.write_bytes(gzip.compress(payload) if gz else payload)
+    return path
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["raw", "gzip"])
+@pytest.mark.parametrize("shape", [(7,), (2, 3, 4)], ids=["1d", "3d"])
+@pytest.mark.parametrize("dtype", list(IDX_CODES), ids=lambda d: np.dtype(d).name)
+def test_read_idx_roundtrip(tmp_path, dtype, shape, gz):
+    rng = np.random.default_rng(0)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        arr = rng.integers(info.min, info.max, size=shape, endpoint=True, dtype=dtype)
+        arr.flat[0], arr.flat[-1] = info.min, info.max
+    else:
+        arr = rng.normal(scale=1e3, size=shape).astype(dtype)
+    # The name deliberately lacks ".gz": compression is detected from content.
+    path = _write(tmp_path / "x.idx", _idx_bytes(arr, IDX_CODES[dtype]), gz=gz)
+    out = read_idx(path)
+    assert out.dtype == np.dtype(dtype)  # native byte order
+    assert out.dtype.isnative
+    assert out.shape == shape
+    np.testing.assert_array_equal(out, arr)
+    assert out.flags.writeable and out.flags.c_contiguous
+
+
+def test_read_idx_zero_dimensional(tmp_path):
+    path = _write(tmp_path / "s.idx", _idx_bytes(np.array(5, np.int32), 0x0C), gz=False)
+    out = read_idx(path)
+    assert out.shape == () and out == 5
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["raw", "gzip"])
+def test_read_idx_size_mismatch(tmp_path, gz):
+    payload = _idx_bytes(np.arange(24, dtype=np.int16).reshape(2, 3, 4), 0x0B)
+    truncated = _write(tmp_path / "truncated.idx", payload[:-1], gz=gz)
+    with pytest.raises(ValueError, match=r"truncated\.idx.*truncated.*48 bytes"):
+        read_idx(truncated)
+    trailing = _write(tmp_path / "trailing.idx", payload + b"\x00", gz=gz)
+    with pytest.raises(ValueError, match=r"trailing\.idx.*trailing bytes"):
+        read_idx(trailing)
+
+
+def test_read_idx_malformed_headers(tmp_path):
+    good = _idx_bytes(np.zeros((2, 2), np.uint8), 0x08)
+    cases = {
+        "magic.idx": (b"\x01" + good[1:], "magic number"),
+        "type.idx": (good[:2] + b"\x0a" + good[3:], "unknown idx type byte 0x0A"),
+        "header.idx": (good[:6], "truncated idx header"),
+        "tiny.idx": (b"\x00\x00", "shorter than the 4-byte magic"),
+    }
+    for name, (payload, message) in cases.items():
+        path = _write(tmp_path / name, payload, gz=False)
+        with pytest.raises(ValueError, match=re.escape(name) + ".*" + message):
+            read_idx(path)
+
+
+def test_read_idx_corrupt_gzip(tmp_path):
+    payload = gzip.compress(_idx_bytes(np.arange(1000, dtype=np.int32), 0x0C))
+    path = tmp_path / "cut.idx.gz"
+    path.write_bytes(payload[: len(payload) // 2])
+    with pytest.raises(ValueError, match=r"cut\.idx\.gz.*gzip"):
+        read_idx(path)
+
+
+def test_read_idx_rejects_bad_path_type():
+    with pytest.raises(TypeError, match="path must be"):
+        read_idx(42)
+
+
+# --------------------------------------------------------------------------
+# MNIST
+# --------------------------------------------------------------------------
+
+
+def test_mnist_missing_file_message(tmp_path, monkeypatch):
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    with pytest.raises(FileNotFoundError) as info:
+        load_mnist(tmp_path)
+    message = str(info.value)
+    for needle in (
+        "train-images-idx3-ubyte.gz",
+        str(tmp_path / "mnist"),
+        f"  - {tmp_path}\n",
+        MNIST_URL + "train-images-idx3-ubyte.gz",
+        ENV_VAR,
+        "data_dir argument",
+    ):
+        assert needle in message, needle
+    # The same through the environment variable.
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=f"{ENV_VAR} environment variable"):
+        load_mnist()
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    if not DATA_DIR:
+        pytest.skip(
+            "BIOPLASTIC_DATA_DIR not set: real-data tests need a local data directory"
+        )
+    return load_mnist(download=False)
+
+
+@needs_data
+def test_mnist_shapes_dtypes_range(mnist):
+    assert set(mnist) == {"x_train", "y_train", "x_test", "y_test"}
+    assert mnist["x_train"].shape == (60000, 784)
+    assert mnist["x_test"].shape == (10000, 784)
+    assert mnist["y_train"].shape == (60000,)
+    assert mnist["y_test"].shape == (10000,)
+    for key in ("x_train", "x_test"):
+        x = mnist[key]
+        assert x.dtype == np.float64
+        assert x.min() == 0.0 and x.max() == 1.0
+        # exactly k / 255 for integer k
+        np.testing.assert_array_equal(np.round(x[:100] * 255) / 255, x[:100])
+    for key in ("y_train", "y_test"):
+        assert mnist[key].dtype == np.int64
+
+
+@needs_data
+def test_mnist_label_counts(mnist):
+    train_counts = np.bincount(mnist["y_train"], minlength=10)
+    test_counts = np.bincount(mnist["y_test"], minlength=10)
+    assert train_counts.shape == (10,) and test_counts.shape == (10,)
+    assert (train_counts > 0).all() and (test_counts > 0).all()
+    # canonical facts
+    assert train_counts[1] == 6742
+    assert train_counts.tolist() == [
+        5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949
+    ]
+    assert test_counts.sum() == 10000
+    assert test_counts[1] == 1135
+    assert mnist["y_train"][:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    assert mnist["y_test"][:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+
+
+@needs_data
+def test_read_idx_on_real_file():
+    images = read_idx(Path(DATA_DIR) / "mnist" / "t10k-images-idx3-ubyte.gz")
+    assert images.shape == (10000, 28, 28) and images.dtype == np.uint8
+
+
+def _copy_mnist(dst: Path) -> None:
+    dst.mkdir(parents=True, exist_ok=True)
+    for filename, _ in MNIST_FILES.values():
+        shutil.copy(Path(DATA_DIR) / "mnist" / filename, dst / filename)
+
+
+@needs_data
+def test_mnist_checksum_mismatch(tmp_path):
+    _copy_mnist(tmp_path / "mnist")
+    victim = tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz"
+    content = bytearray(gzip.decompress(victim.read_bytes()))
+    content[8] = (content[8] + 1) % 10  # change the first test label
+    # still a valid gzip and a valid idx file: only the checksum can tell
+    victim.write_bytes(gzip.compress(bytes(content)))
+    actual = hashlib.sha256(bytes(content)).hexdigest()
+    expected = MNIST_FILES["y_test"][1]
+    with pytest.raises(ValueError) as info:
+        load_mnist(tmp_path, download=False)
+    message = str(info.value)
+    assert str(victim) in message
+    assert expected in message and actual in message
+
+
+@needs_data
+def test_mnist_accepts_root_dir_and_uncompressed(tmp_path):
+    # files directly in the data dir, one of them stored uncompressed
+    _copy_mnist(tmp_path)
+    gz = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(gzip.decompress(gz.read_bytes()))
+    gz.unlink()
+    data = load_mnist(tmp_path)
+    assert data["y_test"][:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+
+
+# --------------------------------------------------------------------------
+# SARCOS
+# --------------------------------------------------------------------------
+
+
+@needs_data
+def test_sarcos_test_file_only_split():
+    raw = loadmat(Path(DATA_DIR) / "sarcos" / "sarcos_inv_test.mat")["sarcos_inv_test"]
+    assert raw.shape == (4449, 28)
+    d = load_sarcos(split="test_file_only", seed=0, download=False)
+    assert d["x_train"].shape == (3559, 21) and d["y_train"].shape == (3559, 7)
+    assert d["x_test"].shape == (890, 21) and d["y_test"].shape == (890, 7)
+    for value in d.values():
+        assert value.dtype == np.float64
+
+    train = np.hstack([d["x_train"], d["y_train"]])
+    test = np.hstack([d["x_test"], d["y_test"]])
+    # disjoint (the file's rows are all distinct) and together the whole file
+    train_rows = {row.tobytes() for row in train}
+    test_rows = {row.tobytes() for row in test}
+    assert not train_rows & test_rows
+    assert train_rows | test_rows == {row.tobytes() for row in raw}
+
+    again = load_sarcos(split="test_file_only", seed=0, download=False)
+    for key in d:
+        np.testing.assert_array_equal(again[key], d[key])
+    other = load_sarcos(split="test_file_only", seed=1, download=False)
+    assert not np.array_equal(other["x_test"], d["x_test"])
+
+    half = load_sarcos(split="test_file_only", test_fraction=0.5, download=False)
+    assert half["x_train"].shape[0] + half["x_test"].shape[0] == 4449
+    assert abs(half["x_train"].shape[0] - half["x_test"].shape[0]) <= 1
+
+
+def _write_sarcos_pair(directory: Path, *, with_train: bool = True):
+    """Synthetic GPML-like files: test rows are every 10th training row."""
+    rng = np.random.default_rng(123)
+    train = rng.normal(size=(60, 28))
+    train[10, 3] = 0.0
+    test = train[::10].copy()
+    test[1, 3] = -0.0  # the sign of zero must not matter for row equality
+    train = np.vstack([train, test[2]])  # a later duplicate of a test row
+    directory.mkdir(parents=True, exist_ok=True)
+    if with_train:
+        savemat(directory / "sarcos_inv.mat", {"sarcos_inv": train})
+    savemat(directory / "sarcos_inv_test.mat", {"sarcos_inv_test": test})
+    digest = hashlib.sha256((directory / "sarcos_inv_test.mat").read_bytes())
+    return train, test, digest.hexdigest()
+
+
+def test_sarcos_leakage_free_and_paper_on_synthetic_files(tmp_path, monkeypatch):
+    train, test, digest = _write_sarcos_pair(tmp_path / "sarcos")
+    monkeypatch.setattr(sarcos, "SARCOS_TEST_SHA256", digest)
+
+    paper = load_sarcos(tmp_path, split="paper")
+    np.testing.assert_array_equal(paper["x_train"], train[:, :21])
+    np.testing.assert_array_equal(paper["y_train"], train[:, 21:])
+    np.testing.assert_array_equal(paper["x_test"], test[:, :21])
+    np.testing.assert_array_equal(paper["y_test"], test[:, 21:])
+
+    free = load_sarcos(tmp_path, split="leakage_free")
+    keep = [i for i in range(60) if i % 10 != 0]  # and not the last duplicate
+    np.testing.assert_array_equal(free["x_train"], train[keep, :21])
+    np.testing.assert_array_equal(free["y_train"], train[keep, 21:])
+    np.testing.assert_array_equal(free["x_test"], test[:, :21])
+    np.testing.assert_array_equal(free["y_test"], test[:, 21:])
+
+
+def test_sarcos_test_file_is_checksummed(tmp_path):
+    _, _, digest = _write_sarcos_pair(tmp_path / "sarcos")
+    with pytest.raises(ValueError) as info:
+        load_sarcos(tmp_path, split="test_file_only")
+    message = str(info.value)
+    assert "sarcos_inv_test.mat" in message
+    assert SARCOS_TEST_SHA256 in message and digest in message
+
+
+def test_sarcos_paper_split_needs_training_file(tmp_path, monkeypatch):
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    _, _, digest = _write_sarcos_pair(tmp_path / "sarcos", with_train=False)
+    monkeypatch.setattr(sarcos, "SARCOS_TEST_SHA256", digest)
+    for split in ("paper", "leakage_free"):
+        with pytest.raises(FileNotFoundError) as info:
+            load_sarcos(tmp_path, split=split)
+        message = str(info.value)
+        for needle in (
+            "'sarcos_inv.mat'",
+            str(tmp_path / "sarcos"),
+            f"  - {tmp_path}\n",
+            SARCOS_TRAIN_URL,
+            ENV_VAR,
+            "test_file_only",
+        ):
+            assert needle in message, needle
+    # ... while the test-file-only split works with the test file alone
+    d = load_sarcos(tmp_path, split="test_file_only", test_fraction=0.5)
+    assert d["x_train"].shape == (3, 21) and d["x_test"].shape == (3, 21)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "pattern"),
+    [
+        ({"split": "bogus"}, ValueError, "'bogus'.*test_file_only"),
+        ({"split": 3}, TypeError, "split must be a str"),
+        ({"test_fraction": 0.0}, ValueError, r"test_fraction.*\(0, 1\).*0\.0"),
+        ({"test_fraction": 1}, ValueError, r"test_fraction.*\(0, 1\)"),
+        ({"test_fraction": 1.5}, ValueError, r"1\.5"),
+        ({"test_fraction": "0.2"}, TypeError, "test_fraction.*'0.2'"),
+        ({"seed": -1}, ValueError, "seed.*-1"),
+        ({"seed": 1.5}, TypeError, "seed.*1.5"),
+    ],
+)
+def test_sarcos_argument_validation(tmp_path, kwargs, error, pattern):
+    with pytest.raises(error, match=pattern):
+        load_sarcos(tmp_path, **kwargs)
+
+
+# --------------------------------------------------------------------------
+# CIFAR-10
+# --------------------------------------------------------------------------
+
+
+def _planes(seed: int) -> np.ndarray:
+    """(3, 32, 32) uint8 R, G, B planes with a recognisable pattern."""
+    index = np.arange(32 * 32).reshape(32, 32)
+    rng = np.random.default_rng(seed)
+    return np.stack(
+        [
+            (index + seed) % 256,  # R: row-major ramp
+            255 - (index % 256),  # G: reversed ramp
+            rng.integers(0, 256, size=(32, 32)),  # B: noise
+        ]
+    ).astype(np.uint8)
+
+
+def _records(labels, seed0):
+    images = [_planes(seed0 + i) for i in range(len(labels))]
+    payload = b"".join(bytes([lab]) + img.tobytes() for lab, img in zip(labels, images))
+    return payload, np.stack(images), np.array(labels)
+
+
+def _write_tar(path: Path, members: dict[str, bytes]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        for name, payload in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    return path
+
+
+def test_cifar10_synthetic_roundtrip(tmp_path):
+    b1, img1, lab1 = _records([3, 0, 9], seed0=0)
+    b2, img2, lab2 = _records([5, 1], seed0=10)
+    bt, imgt, labt = _records([7, 2], seed0=20)
+    prefix = "cifar-10-batches-bin/"
+    names = [f"n{i}" for i in range(10)]
+    _write_tar(
+        tmp_path / "cifar10" / CIFAR10_TARBALL,
+        {  # batch 2 stored before batch 1: output must follow batch numbers
+            prefix + "data_batch_2.bin": b2,
+            prefix + "batches.meta.txt": ("\n".join(names) + "\n\n").encode(),
+            prefix + "data_batch_1.bin": b1,
+            prefix + "test_batch.bin": bt,
+            prefix + "readme.html": b"<html></html>",
+        },
+    )
+    d = load_cifar10(tmp_path)
+    assert d["x_train"].shape == (5, 3, 32, 32) and d["x_train"].dtype == np.float64
+    assert d["x_test"].shape == (2, 3, 32, 32)
+    assert d["y_train"].dtype == np.int64
+    assert d["y_train"].tolist() == [3, 0, 9, 5, 1]
+    np.testing.assert_array_equal(d["y_train"], np.concatenate([lab1, lab2]))
+    np.testing.assert_array_equal(d["y_test"], labt)
+    assert d["label_names"] == names
+    expected = np.concatenate([img1, img2])
+    np.testing.assert_array_equal(d["x_train"], expected / 255.0)
+    np.testing.assert_array_equal(d["x_test"], imgt / 255.0)
+    # explicit channel / row-major checks on the first image
+    x0 = d["x_train"][0] * 255
+    assert x0[0, 0, 1] == 1 and x0[0, 1, 0] == 32  # R ramp: row-major
+    assert x0[1, 0, 0] == 255 and x0[1, 0, 3] == 252  # G plane
+    np.testing.assert_array_equal(np.round(x0[2]).astype(np.uint8), img1[0, 2])
+
+
+def test_cifar10_subset_in_root_without_meta(tmp_path):
+    b1, _, _ = _records([4], seed0=0)
+    bt, _, _ = _records([6], seed0=1)
+    _write_tar(
+        tmp_path / CIFAR10_TARBALL,
+        {"cifar-10-batches-bin/data_batch_1.bin": b1,
+         "cifar-10-batches-bin/test_batch.bin": bt},
+    )
+    d = load_cifar10(tmp_path)
+    assert d["y_train"].tolist() == [4] and d["y_test"].tolist() == [6]
+    assert d["label_names"] == list(CIFAR10_LABEL_NAMES)
+
+
+@pytest.mark.parametrize(
+    ("members", "pattern"),
+    [
+        ({"data_batch_1.bin": "ok"}, "missing cifar-10-batches-bin/test_batch.bin"),
+        ({"test_batch.bin": "ok"}, r"missing .*data_batch_\{1..5\}"),
+        ({"data_batch_1.bin": "short", "test_batch.bin": "ok"}, "multiple of the 3073"),
+        ({"data_batch_1.bin": "label", "test_batch.bin": "ok"}, "label 10, expected 0-9"),
+    ],
+)
+def test_cifar10_malformed_tarballs(tmp_path, members, pattern):
+    good, _, _ = _records([1, 2], seed0=0)
+    payloads = {"ok": good, "short": good[:-1], "label": b"\x0a" + good[1:]}
+    path = _write_tar(
+        tmp_path / CIFAR10_TARBALL,
+        {f"cifar-10-batches-bin/{k}": payloads[v] for k, v in members.items()},
+    )
+    with pytest.raises(ValueError, match=pattern) as info:
+        load_cifar10(tmp_path)
+    assert str(path) in str(info.value)
+
+
+def test_cifar10_missing_file_message(tmp_path):
+    with pytest.raises(FileNotFoundError) as info:
+        load_cifar10(tmp_path)
+    message = str(info.value)
+    for needle in (
+        CIFAR10_TARBALL,
+        str(tmp_path / "cifar10"),
+        str(tmp_path / "cifar10-lossy-subset"),
+        CIFAR10_URL,
+        ENV_VAR,
+    ):
+        assert needle in message, needle
+
+
+def test_cache_download_path_without_network(tmp_path, monkeypatch):
+    """No data dir: download=False refuses, download=True calls pooch.retrieve."""
+    pooch = pytest.importorskip("pooch")
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(_data, "cache_dir", lambda: cache)
+
+    with pytest.raises(FileNotFoundError, match="download=True") as info:
+        load_cifar10(download=False)
+    assert str(cache / "cifar10") in str(info.value)
+
+    b1, _, _ = _records([8], seed0=0)
+    bt, _, _ = _records([9], seed0=1)
+    source = tmp_path / "src"
+    _write_tar(
+        source / CIFAR10_TARBALL,
+        {"cifar-10-batches-bin/data_batch_1.bin": b1,
+         "cifar-10-batches-bin/test_batch.bin": bt},
+    )
+    calls = []
+
+    def fake_retrieve(url, known_hash, fname=None, path=None, **kwargs):
+        calls.append((url, known_hash, fname, Path(path)))
+        Path(path).mkdir(parents=True, exist_ok=True)
+        shutil.copy(source / fname, Path(path) / fname)
+        return str(Path(path) / fname)
+
+    monkeypatch.setattr(pooch, "retrieve", fake_retrieve)
+    d = load_cifar10()
+    assert calls == [(CIFAR10_URL, "md5:" + CIFAR10_MD5, CIFAR10_TARBALL, cache / "cifar10")]
+    assert d["y_train"].tolist() == [8]
+
+    # A cached file is checked against the canonical md5 when download=False
+    with pytest.raises(ValueError, match=CIFAR10_MD5):
+        load_cifar10(download=False)
+
+    # SARCOS downloads go to the GPML URLs; the test file with its sha256
+    train, test, digest = _write_sarcos_pair(source)
+    monkeypatch.setattr(sarcos, "SARCOS_TEST_SHA256", digest)
+    calls.clear()
+    d = load_sarcos(split="paper")
+    assert calls == [
+        (SARCOS_TRAIN_URL, None, "sarcos_inv.mat", cache / "sarcos"),
+        (SARCOS_TEST_URL, "sha256:" + digest, "sarcos_inv_test.mat", cache / "sarcos"),
+    ]
+    np.testing.assert_array_equal(d["x_train"], train[:, :21])
+    np.testing.assert_array_equal(d["y_test"], test[:, 21:])
+
+
+@needs_data
+def test_cifar10_local_subset():
+    d = load_cifar10(download=False)
+    assert d["x_train"].shape == (10000, 3, 32, 32)
+    assert d["x_test"].shape == (2000, 3, 32, 32)
+    for key in ("x_train", "x_test"):
+        assert d[key].dtype == np.float64
+        assert d[key].min() >= 0.0 and d[key].max() <= 1.0
+        assert d[key].max() == 1.0 and d[key].min() == 0.0
+    for key in ("y_train", "y_test"):
+        assert d[key].dtype == np.int64
+    np.testing.assert_array_equal(np.bincount(d["y_train"], minlength=10), 1000)
+    np.testing.assert_array_equal(np.bincount(d["y_test"], minlength=10), 200)
+    assert d["label_names"] == list(CIFAR10_LABEL_NAMES)
