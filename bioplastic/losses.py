@@ -129,6 +129,6 @@ def accuracy(output, labels):
     shape ``(batch, n_classes)``.
     """
     labels = np.asarray(labels)
-    if labels.ndim == output.ndim:
+    if labels.ndim >= 2 or not np.issubdtype(labels.dtype, np.integer):
         labels = labels.argmax(axis=-1)
     return np.mean(output.argmax(axis=-1) == labels, axis=-1)

@@ -1,0 +1,158 @@
+"""Command line: ``bioplastic demo``, ``bioplastic run CONFIG.toml``, ``bioplastic figure NAME``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["demo", "main"]
+
+
+def demo(*, out_dir="bioplastic_demo", n_epochs=100, progress=True, quick=False):
+    """Train NP and SGD ensembles on the built-in nonlinear student-teacher task.
+
+    Writes ``demo.png`` (learning curves with seed bands) and the two
+    :class:`~bioplastic.History` result files into ``out_dir``; returns a
+    summary dict.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from . import Backprop, NodePerturbation, train
+    from .models import mlp
+    from .plotting import save_figure
+    from .tasks import NonlinearStudentTeacher
+
+    if quick:
+        n_epochs = min(n_epochs, 20)
+    out_dir = Path(out_dir)
+    task = NonlinearStudentTeacher(n_inputs=20, n_hidden=20, n_outputs=5, n_train=2000, n_test=500, seed=0)
+    network = mlp((20, 50, 5), hidden="tanh")
+    seeds = [0, 1, 2]
+    runs = {
+        "NP": (NodePerturbation(sigma=1e-3), [0.01, 0.03]),
+        "SGD": (Backprop(), [0.03, 0.1]),
+    }
+    histories = {}
+    for label, (rule, rates) in runs.items():
+        histories[label] = train(network, rule, task, n_epochs=n_epochs, learning_rate=rates, seeds=seeds,
+                                 batch_size=20, progress=progress)
+        histories[label].save(out_dir / f"demo_{label.lower()}")
+
+    initial = float(np.mean(histories["NP"].records["test_error"][:, 0]))
+    target = 0.05 * initial
+    summary = {"initial_test_error": initial, "target_test_error": target}
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, history in histories.items():
+        # best learning rate: lowest mean final test error over seeds
+        lrs = np.unique(history.learning_rates)
+        finals = [np.nanmean(history.final()[history.learning_rates == lr]) for lr in lrs]
+        best = lrs[int(np.nanargmin(finals))]
+        members = np.flatnonzero(history.learning_rates == best)
+        best_history = _subset(history, members)
+        best_history.plot("test_error", ax=ax, label=label)
+        epochs = best_history.epochs_to_target(target)
+        summary[label] = {
+            "best_learning_rate": float(best),
+            "final_test_error": float(np.nanmean(best_history.final())),
+            "epochs_to_target": float(np.mean(epochs)),
+        }
+    ax.axhline(target, color="grey", linestyle=":", linewidth=1, label="target")
+    ax.set_title("node perturbation vs backprop (nonlinear student-teacher)")
+    ax.legend(fontsize="small")
+    png = save_figure(fig, out_dir / "demo.png")
+    plt.close(fig)
+    np_epochs, sgd_epochs = summary["NP"]["epochs_to_target"], summary["SGD"]["epochs_to_target"]
+    summary["np_over_sgd_epochs"] = np_epochs / sgd_epochs if np.isfinite(np_epochs) and sgd_epochs > 0 else float("inf")
+    summary["plot"] = str(png)
+    return summary
+
+
+def _subset(history, members):
+    from .training import History
+
+    return History(history.epochs, {k: v[members] for k, v in history.records.items()}, history.learning_rates[members],
+                   history.seeds[members], history.diverged_epoch[members], history.config, history.versions)
+
+
+def _print_demo(summary):
+    print(f"nonlinear student-teacher task: initial test error {summary['initial_test_error']:.3f}, "
+          f"target {summary['target_test_error']:.3f} (5% of initial)")
+    print(f"{'rule':<6}{'best lr':>10}{'final test error':>20}{'epochs to target':>20}")
+    for label in ("NP", "SGD"):
+        s = summary[label]
+        print(f"{label:<6}{s['best_learning_rate']:>10.3g}{s['final_test_error']:>20.4f}{s['epochs_to_target']:>20.0f}")
+    print(f"NP needs {summary['np_over_sgd_epochs']:.1f}x as many epochs as SGD to reach the target")
+    print(f"plot written to {summary['plot']}")
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="bioplastic",
+        description="Learning in rate-coded neural networks with node perturbation, three-factor plasticity and synaptic scaling.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="train NP and SGD ensembles on a built-in task; print a summary and write a plot")
+    p.add_argument("--out", default="bioplastic_demo", help="output folder (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=100, help="training epochs (default: %(default)s)")
+    p.add_argument("--quick", action="store_true", help="a shorter run")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    p = sub.add_parser("run", help="run the experiment described by a TOML configuration file")
+    p.add_argument("config", help="path to CONFIG.toml")
+    p.add_argument("--out", default="results", help="output folder (default: %(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    p = sub.add_parser("figure", help="reproduce a figure of the node-perturbation studies")
+    p.add_argument("name", nargs="?", help="figure name, e.g. fig1a (see --list)")
+    p.add_argument("--list", action="store_true", help="list the available figures")
+    p.add_argument("--quick", action="store_true", help="small sizes (minutes); default: paper sizes")
+    p.add_argument("--out", default="figures_out", help="output folder (default: %(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return parser
+
+
+def main(argv=None):
+    """Entry point of the ``bioplastic`` command."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        if args.command == "demo":
+            if args.epochs < 1:
+                parser.error(f"--epochs should be at least 1, was {args.epochs}")
+            _print_demo(demo(out_dir=args.out, n_epochs=args.epochs, progress=not args.no_progress, quick=args.quick))
+        elif args.command == "run":
+            from .config import run_config
+
+            history, paths = run_config(args.config, out_dir=args.out, progress=not args.no_progress)
+            table = history.to_table()
+            last = table[table.epoch == history.epochs[-1]]
+            cols = [c for c in ("learning_rate", "seed", "train_error", "test_error", "test_accuracy", "diverged_epoch") if c in last]
+            print(last[cols].to_string(index=False))
+            print("wrote " + ", ".join(str(p) for p in paths))
+        elif args.command == "figure":
+            from .figures import available_figures, run_figure
+
+            if args.list or not args.name:
+                print("\n".join(available_figures()))
+                return 0
+            summary = run_figure(args.name, quick=args.quick, out_dir=args.out, progress=not args.no_progress)
+            for key, value in summary.items():
+                print(f"{key}: {value}")
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        print(f"bioplastic {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

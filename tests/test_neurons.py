@@ -1,0 +1,74 @@
+"""Activation functions, their cancellation-free differences and the intrinsic noise."""
+
+import numpy as np
+import pytest
+
+from bioplastic.neurons import ACTIVATIONS, Population, draw_noise, get_activation
+
+NAMES = sorted(ACTIVATIONS)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_vjp_matches_finite_differences(name):
+    rng = np.random.default_rng(0)
+    act = get_activation(name)
+    h = rng.standard_normal((3, 4, 6)) + 0.05  # avoid relu kinks at 0
+    g = rng.standard_normal(h.shape)
+    eps = 1e-6
+    numeric = np.zeros_like(h)
+    for idx in np.ndindex(h.shape):
+        hp, hm = h.copy(), h.copy()
+        hp[idx] += eps
+        hm[idx] -= eps
+        numeric[idx] = np.sum(g * (act(hp) - act(hm))) / (2 * eps)
+    np.testing.assert_allclose(act.vjp(h, act(h), g), numeric, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("scale", [1e-4, 1e-2, 3.0])
+def test_difference_equals_direct_difference(name, scale):
+    rng = np.random.default_rng(1)
+    act = get_activation(name)
+    h = rng.standard_normal((2, 5, 7))
+    dh = scale * rng.standard_normal(h.shape)
+    np.testing.assert_allclose(act.difference(h, dh, act(h)), act(h + dh) - act(h), rtol=1e-7, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_difference_keeps_precision_in_float32(name):
+    """f(h + dh) - f(h) for dh = 1e-4 in float32: the direct difference loses digits, ours does not."""
+    rng = np.random.default_rng(2)
+    act = get_activation(name)
+    h = rng.standard_normal((4, 50)).astype(np.float32)
+    dh = (1e-4 * rng.standard_normal(h.shape)).astype(np.float32)
+    exact = act.difference(h.astype(np.float64), dh.astype(np.float64), act(h.astype(np.float64)))
+    ours = act.difference(h, dh, act(h))
+    err = np.linalg.norm(ours - exact) / np.linalg.norm(exact)
+    assert err < 1e-5, err
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "rademacher"])
+def test_noise_has_zero_mean_unit_variance(kind):
+    rng = np.random.default_rng(3)
+    xi = draw_noise(rng, kind, (200_000,))
+    assert abs(xi.mean()) < 5 / np.sqrt(len(xi))
+    assert abs(xi.var() - 1) < 0.02
+    if kind == "rademacher":
+        assert set(np.unique(xi)) == {-1.0, 1.0}
+
+
+def test_noise_reproducible_and_float32():
+    a = draw_noise(np.random.default_rng(5), "gaussian", (10,), np.float32)
+    b = draw_noise(np.random.default_rng(5), "gaussian", (10,), np.float32)
+    assert a.dtype == np.float32 and np.array_equal(a, b)
+
+
+def test_softmax_rows_sum_to_one():
+    h = np.random.default_rng(0).standard_normal((3, 10)) * 50
+    s = get_activation("softmax")(h)
+    np.testing.assert_allclose(s.sum(-1), 1.0, rtol=1e-12)
+
+
+def test_population_describe_roundtrip():
+    pop = Population(7, activation="tanh", noise="rademacher", name="h")
+    assert pop.describe() == {"n_neurons": 7, "activation": "tanh", "noise": "rademacher", "name": "h"}

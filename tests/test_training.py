@@ -1,0 +1,124 @@
+"""Ensemble training: reproducibility, member = solo run, divergence, checkpoints, results."""
+
+import json
+
+import numpy as np
+import pytest
+
+import bioplastic as bp
+
+
+@pytest.fixture(scope="module")
+def task():
+    return bp.tasks.NonlinearStudentTeacher(n_train=300, n_test=100, seed=1)
+
+
+def _net():
+    return bp.models.mlp((20, 16, 5), hidden="tanh")
+
+
+def _run(task, **kw):
+    args = dict(n_epochs=4, learning_rate=[0.02, 0.05], seeds=[3, 4], batch_size=10, progress=False)
+    args.update(kw)
+    return bp.train(_net(), bp.NodePerturbation(sigma=1e-3), task, **args)
+
+
+def test_same_seed_bit_identical(task):
+    a, b = _run(task), _run(task)
+    for k in a.records:
+        assert np.array_equal(a.records[k], b.records[k], equal_nan=True), k
+    for wa, wb in zip(a.final_state_.weights, b.final_state_.weights, strict=True):
+        assert np.array_equal(wa, wb)
+
+
+def test_different_seeds_differ(task):
+    a, b = _run(task, seeds=[3]), _run(task, seeds=[5])
+    assert not np.array_equal(a.records["test_error"], b.records["test_error"])
+
+
+@pytest.mark.parametrize("dtype,rtol", [("float64", 1e-10), ("float32", 2e-4)])
+def test_member_equals_solo_run(task, dtype, rtol):
+    ens = _run(task, dtype=dtype)
+    for i, (lr, seed) in enumerate(zip(ens.learning_rates, ens.seeds, strict=True)):
+        solo = _run(task, learning_rate=lr, seeds=[int(seed)], dtype=dtype)
+        np.testing.assert_allclose(ens.records["test_error"][i], solo.records["test_error"][0], rtol=rtol)
+        for we, ws in zip(ens.final_state_.weights, solo.final_state_.weights, strict=True):
+            np.testing.assert_allclose(we[i], ws[0], rtol=rtol, atol=rtol * 1e-2)
+
+
+def test_backprop_member_equals_solo(task):
+    ens = bp.train(_net(), bp.Backprop(), task, n_epochs=3, learning_rate=[0.05, 0.1], seeds=[0, 1], batch_size=10, progress=False)
+    solo = bp.train(_net(), bp.Backprop(), task, n_epochs=3, learning_rate=0.1, seeds=[1], batch_size=10, progress=False)
+    np.testing.assert_allclose(ens.records["test_error"][3], solo.records["test_error"][0], rtol=1e-10)
+
+
+def test_diverging_member_is_frozen_and_flagged(task):
+    hist = bp.train(_net(), bp.Backprop(), task, n_epochs=5, learning_rate=[0.05, 50.0], seeds=[0], batch_size=10,
+                    progress=False, divergence_factor=10)
+    assert hist.diverged_epoch[0] == -1
+    assert hist.diverged_epoch[1] >= 1
+    ep = hist.diverged_epoch[1]
+    assert np.all(np.isnan(hist.records["test_error"][1, ep + 1 :]))
+    assert np.all(np.isfinite(hist.records["test_error"][0]))
+    assert hist.final()[0] < hist.records["test_error"][0, 0]
+    assert np.all(np.isfinite(hist.final_state_.weights[0][1]))  # frozen at its last good weights
+
+
+def test_learning_reduces_error(task):
+    hist = _run(task, n_epochs=8)
+    assert np.all(hist.final() < 0.5 * hist.records["test_error"][:, 0])
+
+
+def test_checkpoint_resume_equals_uninterrupted(task, tmp_path):
+    full = _run(task, n_epochs=6)
+    ckpt = tmp_path / "run.checkpoint"
+    part = _run(task, n_epochs=3, checkpoint=ckpt, checkpoint_every=1)
+    assert part.epochs[-1] == 3
+    resumed = _run(task, n_epochs=6, checkpoint=ckpt, checkpoint_every=1)
+    for k in full.records:
+        np.testing.assert_array_equal(full.records[k], resumed.records[k])
+    with pytest.raises(ValueError, match="different configuration"):
+        _run(task, n_epochs=6, checkpoint=ckpt, learning_rate=[0.01, 0.05])
+
+
+def test_history_save_load_table_plot(task, tmp_path):
+    import matplotlib.pyplot as plt
+
+    hist = bp.train(_net(), bp.Backprop(), task, n_epochs=2, learning_rate=[0.05, 0.1], seeds=[0, 1], batch_size=10, progress=False)
+    npz, js = hist.save(tmp_path / "out")
+    meta = json.loads(js.read_text())
+    assert meta["config"]["rule"]["name"] == "backprop" and "numpy" in meta["versions"]
+    with np.load(npz, allow_pickle=False) as data:
+        assert "record_test_error" in data.files
+    loaded = bp.History.load(tmp_path / "out")
+    for k in hist.records:
+        np.testing.assert_array_equal(loaded.records[k], hist.records[k])
+    np.testing.assert_array_equal(loaded.learning_rates, hist.learning_rates)
+    table = loaded.to_table()
+    assert len(table) == 4 * 3
+    assert set(table.columns) >= {"member", "learning_rate", "seed", "epoch", "test_error", "weight_norm_0", "weight_norm_1"}
+    row = table[(table.member == 3) & (table.epoch == 2)]
+    assert float(row.test_error.iloc[0]) == hist.records["test_error"][3, 2]
+    ax = hist.plot("test_error")
+    assert len(ax.lines) == 2  # one mean curve per learning rate
+    plt.close("all")
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporary files
+
+
+def test_epochs_to_target():
+    h = bp.History([0, 1, 2, 3], {"test_error": np.array([[4.0, 3.0, 1.0, 0.5], [4.0, 4.0, 4.0, 4.0]])}, [0.1, 0.2], [0, 0], [-1, -1], {})
+    np.testing.assert_array_equal(h.epochs_to_target(1.0), [2.0, np.inf])
+
+
+def test_classification_records_accuracy():
+    rng = np.random.default_rng(0)
+    centers = rng.standard_normal((3, 5)) * 3
+    labels = rng.integers(0, 3, 300)
+    x = centers[labels] + rng.standard_normal((300, 5))
+    task = bp.tasks.DatasetTask(x[:200], labels[:200], x[200:], labels[200:])
+    net = bp.models.mlp((5, 10, 3), readout="softmax")
+    hist = bp.train(net, bp.Backprop(), task, n_epochs=10, learning_rate=0.5, batch_size=10, progress=False)
+    assert hist.records["test_accuracy"][0, -1] > 0.9
+    # accuracy matches a direct evaluation of the final weights
+    out = net.forward(hist.final_state_, task.x_test).output
+    assert hist.records["test_accuracy"][0, -1] == pytest.approx(np.mean(out[0].argmax(1) == labels[200:]))
