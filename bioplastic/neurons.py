@@ -159,18 +159,48 @@ def draw_noise(rng, kind, shape, dtype=np.float64, out=None):
     dtype : dtype, default float64
     out : ndarray, optional
         C-contiguous array of ``shape`` and ``dtype`` to fill in place.
+
+    Notes
+    -----
+    float64 Gaussian noise is numpy's ``standard_normal`` (ziggurat). float32
+    Gaussian noise uses the Box-Muller transform of float32 uniforms with
+    vectorised ``log``/``sin``/``cos``, about twice as fast for the large
+    networks float32 is meant for; it is exactly Gaussian apart from
+    tails beyond 5.8 standard deviations (probability < 1e-8).
     """
     dtype = np.dtype(dtype)
     if out is None:
         out = np.empty(shape, dtype=dtype)
     if kind == "gaussian":
-        rng.standard_normal(dtype=dtype, out=out)
+        if dtype == np.float32 and out.flags.c_contiguous:
+            _box_muller_float32(rng, out.reshape(-1))
+        else:
+            rng.standard_normal(dtype=dtype, out=out)
     elif kind == "rademacher":
         bits = rng.integers(0, 2, size=out.shape, dtype=np.int8)
         np.multiply(bits, 2, out=out, casting="unsafe")
         out -= 1
     else:
         raise ValueError(f"unknown noise {kind!r}; expected one of {NOISE_TYPES}")
+    return out
+
+
+def _box_muller_float32(rng, out):
+    """Fill the 1-D float32 array ``out`` with standard normal samples (Box-Muller)."""
+    n = out.size
+    half = (n + 1) // 2
+    uniforms = rng.random((2, half), dtype=np.float32)
+    radius = np.log1p(-uniforms[0])  # 1 - u in (0, 1]: finite
+    radius *= -2
+    np.sqrt(radius, out=radius)
+    angle = uniforms[1]
+    angle *= np.float32(2 * np.pi)
+    first = out[:half]
+    np.cos(angle, out=first)
+    first *= radius
+    second = out[half:]
+    np.sin(angle[: n - half], out=second)
+    second *= radius[: n - half]
     return out
 
 

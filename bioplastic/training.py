@@ -166,7 +166,8 @@ class History:
         return plot_learning_curves(self, name, ax=ax, logy=logy, label=label, band=band)
 
     def __repr__(self):
-        return f"History(n_members={self.n_members}, epochs={int(self.epochs[-1]) if len(self.epochs) else 0}, rule={self.config.get('rule', {}).get('name')!r})"
+        last = int(self.epochs[-1]) if len(self.epochs) else 0
+        return f"History(n_members={self.n_members}, epochs={last}, rule={self.config.get('rule', {}).get('name')!r})"
 
 
 def _evaluate(engine, task, loss, eval_batch_size):
