@@ -72,13 +72,15 @@ class ReLU(Activation):
         return g * (h > 0)
 
     def difference(self, h, dh, x):
-        # Where input stays on one side of the kink the difference is exact.
-        hp = h + dh
-        out = np.where(h > 0, dh, 0)
-        cross = (h > 0) != (hp > 0)
-        if np.any(cross):
-            out = np.where(cross, np.maximum(hp, 0) - np.maximum(h, 0), out)
-        return out.astype(h.dtype, copy=False)
+        # Where the input stays on one side of the kink the difference is exact:
+        # dh above it, 0 below. Only crossings need the direct difference.
+        positive = h > 0
+        out = dh * positive
+        perturbed = h + dh
+        cross = positive != (perturbed > 0)
+        if cross.any():
+            out[cross] = np.maximum(perturbed[cross], 0) - x[cross]
+        return out
 
 
 class Tanh(Activation):

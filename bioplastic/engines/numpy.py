@@ -41,12 +41,21 @@ def affine(x, weights, bias=None):
     """
     n_members, n_post, n_pre = weights.shape
     if x.ndim == 2:
-        h = (x @ weights.reshape(n_members * n_post, n_pre).T).reshape(x.shape[0], n_members, n_post)
-        h = h.transpose(1, 0, 2)
-    else:
-        h = np.matmul(x, weights.transpose(0, 2, 1))
+        # one GEMM for the whole ensemble against the stacked weights, then a
+        # single pass that reorders to (member, sample, neuron) and adds the bias
+        stacked = (x @ weights.reshape(n_members * n_post, n_pre).T).reshape(x.shape[0], n_members, n_post)
+        if n_members == 1:
+            h = stacked.reshape(1, x.shape[0], n_post)
+            return h + bias[:, None, :] if bias is not None else h
+        h = np.empty((n_members, x.shape[0], n_post), dtype=stacked.dtype)
+        if bias is not None:
+            np.add(stacked.transpose(1, 0, 2), bias[:, None, :], out=h)
+        else:
+            h[...] = stacked.transpose(1, 0, 2)
+        return h
+    h = np.matmul(x, weights.transpose(0, 2, 1))
     if bias is not None:
-        h = h + bias[:, None, :]
+        h += bias[:, None, :]
     return h
 
 
@@ -110,6 +119,19 @@ def perturbation_change(network, state, activity, noise, sigma):
     return changes
 
 
+_PREFETCH = None
+
+
+def _prefetch_executor():
+    """A single worker thread that draws the next chunk of noise while the main thread computes."""
+    global _PREFETCH
+    if _PREFETCH is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _PREFETCH = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bioplastic-noise")
+    return _PREFETCH
+
+
 class NoiseBuffer:
     """Intrinsic noise of every member, drawn in chunks from each member's own stream.
 
@@ -117,6 +139,11 @@ class NoiseBuffer:
     in chunks whose length depends only on the batch size, the layer widths
     and the number of steps left in the epoch, never on the ensemble size: a
     member of an ensemble sees exactly the noise of a solo run with its seed.
+    With ``prefetch`` the next chunk is drawn on a worker thread while the
+    current one is used (numpy releases the GIL while it fills arrays); the
+    draws and their order are the same, so results are unchanged. Chunks
+    never cross epoch boundaries, so between epochs the streams' states are
+    exactly those after the epoch's draws (what a checkpoint stores).
 
     Parameters
     ----------
@@ -130,42 +157,79 @@ class NoiseBuffer:
     dtype : dtype
     max_elements : int, default 2**18
         Chunk size bound, in noise values per member.
+    prefetch : bool, default True
     """
 
-    def __init__(self, rngs, widths, kinds, batch_size, dtype, *, max_elements=2**18):
+    def __init__(self, rngs, widths, kinds, batch_size, dtype, *, max_elements=2**18, prefetch=True):
         self.rngs = rngs
         self.widths = widths
         self.kinds = kinds
         self.batch_size = batch_size
         self.dtype = np.dtype(dtype)
+        self.prefetch = prefetch
         total = sum(w for w in widths if w is not None)
         self.chunk_cap = max(1, max_elements // max(1, batch_size * total))
-        self._buffers = None
+        self._sets = {}  # chunk length -> two alternating buffer sets
+        self._plan = []
+        self._parity = 0
+        self._current = None
+        self._pending = None
         self._pos = 0
         self._len = 0
-        self._remaining = 0
 
     def start_epoch(self, n_steps):
         """Declare that the next ``n_steps`` draws form one epoch (chunks never cross epochs)."""
-        self._remaining = int(n_steps)
+        self._drain()
+        n_steps = int(n_steps)
+        self._plan = [self.chunk_cap] * (n_steps // self.chunk_cap)
+        if n_steps % self.chunk_cap:
+            self._plan.append(n_steps % self.chunk_cap)
         self._pos = self._len = 0
+        self._current = None
+        if self.prefetch:
+            self._submit()
 
-    def _refill(self):
-        if self._remaining <= 0:
-            raise RuntimeError("NoiseBuffer exhausted: call start_epoch(n_steps) first")
-        length = min(self.chunk_cap, self._remaining)
-        n_members = len(self.rngs)
-        if self._buffers is None or self._buffers[0] is None or self._len != length:
-            self._buffers = [
-                None if w is None else np.empty((n_members, length, self.batch_size, w), dtype=self.dtype) for w in self.widths
+    def _buffers(self, length):
+        if length not in self._sets:
+            n_members = len(self.rngs)
+            self._sets[length] = [
+                [None if w is None else np.empty((n_members, length, self.batch_size, w), dtype=self.dtype) for w in self.widths]
+                for _ in range(2)
             ]
+        self._parity ^= 1
+        return self._sets[length][self._parity]
+
+    def _draw(self, buffers):
         for e, rng in enumerate(self.rngs):
-            for buf, kind in zip(self._buffers, self.kinds, strict=True):
+            for buf, kind in zip(buffers, self.kinds, strict=True):
                 if buf is not None:
                     draw_noise(rng, kind, buf[e].shape, self.dtype, out=buf[e])
-        self._len = length
+        return buffers
+
+    def _submit(self):
+        if self._plan:
+            buffers = self._buffers(self._plan.pop(0))
+            self._pending = _prefetch_executor().submit(self._draw, buffers)
+
+    def _drain(self):
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
+
+    def _refill(self):
+        if self.prefetch:
+            if self._pending is None:
+                raise RuntimeError("NoiseBuffer exhausted: call start_epoch(n_steps) first")
+            buffers = self._pending.result()
+            self._pending = None
+            self._submit()
+        else:
+            if not self._plan:
+                raise RuntimeError("NoiseBuffer exhausted: call start_epoch(n_steps) first")
+            buffers = self._draw(self._buffers(self._plan.pop(0)))
+        self._current = buffers
+        self._len = next(b.shape[1] for b in buffers if b is not None)
         self._pos = 0
-        self._remaining -= length
 
     def next(self):
         """Return the noise of the next step: list of (ndarray of shape (n_members, batch, n_k) or None)."""
@@ -173,13 +237,15 @@ class NoiseBuffer:
             self._refill()
         pos = self._pos
         self._pos += 1
-        return [None if buf is None else buf[:, pos] for buf in self._buffers]
+        return [None if buf is None else buf[:, pos] for buf in self._current]
 
     def states(self):
         """Bit-generator states of the member streams (JSON-serialisable)."""
+        self._drain()
         return [rng.bit_generator.state for rng in self.rngs]
 
     def set_states(self, states):
+        self._drain()
         for rng, st in zip(self.rngs, states, strict=True):
             rng.bit_generator.state = st
 
