@@ -176,7 +176,7 @@ def _evaluate(engine, task, loss, eval_batch_size):
         x = np.asarray(x, dtype=engine.dtype)
         target = np.asarray(target, dtype=engine.dtype)
         with np.errstate(all="ignore"):
-            y = engine.predict(x, batch_size=eval_batch_size)
+            y = engine.predict(x, batch_size=eval_batch_size)  # None: sized to the ensemble
             out[f"{split}_error"] = squared_error(y, target[None]).astype(float)
             out[f"{split}_loss"] = loss(y, target[None]).mean(axis=1).astype(float)
             if task.is_classification:
@@ -218,7 +218,7 @@ def train(
     progress=True,
     checkpoint=None,
     checkpoint_every=10,
-    eval_batch_size=2000,
+    eval_batch_size=None,
 ):
     """Train an ensemble of networks (learning rates x seeds) with one plasticity rule.
 
@@ -256,7 +256,9 @@ def train(
         ``<checkpoint>.npz/.json`` and resume from it if it exists (same
         configuration required); a resumed run equals an uninterrupted one.
     checkpoint_every : int, default 10
-    eval_batch_size : int, default 2000
+    eval_batch_size : int, optional
+        Samples per chunk when evaluating; by default sized so the whole
+        ensemble's activity in a chunk stays within about 256k numbers.
 
     Returns
     -------
@@ -270,6 +272,8 @@ def train(
     if divergence_factor is not None:
         divergence_factor = check_positive(divergence_factor, "divergence_factor")
     checkpoint_every = check_positive_int(checkpoint_every, "checkpoint_every")
+    if eval_batch_size is not None:
+        eval_batch_size = check_positive_int(eval_batch_size, "eval_batch_size")
     if isinstance(data_seed, bool) or not isinstance(data_seed, numbers.Integral) or data_seed < 0:
         raise ValueError(f"data_seed should be a non-negative integer, got {data_seed!r}")
     loss = get_loss(loss)

@@ -264,6 +264,11 @@ class NumpyEngine:
     batch_size : int
     homeostasis : SynapticScaling, optional
     dtype : dtype, default float64
+    member_block : int, optional
+        Members processed together in one step. By default as many as keep a
+        layer's activity (``block x batch x width`` values) within about 64k
+        numbers, so the element-wise work stays in cache; results do not
+        depend on it beyond rounding.
 
     Attributes
     ----------
@@ -273,7 +278,7 @@ class NumpyEngine:
         Synaptic-scaling targets per layer (``None`` where not scaled).
     """
 
-    def __init__(self, network, rule, loss, *, seeds, batch_size, homeostasis=None, dtype=np.float64):
+    def __init__(self, network, rule, loss, *, seeds, batch_size, homeostasis=None, dtype=np.float64, member_block=None):
         self.network = network
         self.rule = rule
         self.loss = loss
@@ -294,6 +299,12 @@ class NumpyEngine:
             if all(w is None for w in widths):
                 raise ValueError(f"{rule!r} needs intrinsic noise but no perturbed population of {network!r} has noise")
             self.noise_ = NoiseBuffer([s[1] for s in streams], widths, kinds, batch_size, self.dtype)
+        widest = max(p.n_neurons for p in network.populations[1:])
+        if member_block is None:
+            member_block = max(1, 2**16 // (batch_size * widest))
+        self.member_block = int(member_block)
+        n = len(self.seeds)
+        self._blocks = [slice(i, min(i + self.member_block, n)) for i in range(0, n, self.member_block)]
         self.scaling_targets_ = None
         if homeostasis is not None:
             self.scaling_targets_ = homeostasis.initial_targets(network, self.state_)
@@ -309,22 +320,39 @@ class NumpyEngine:
     def step(self, x, target, scale):
         """One plasticity step on a minibatch; ``scale`` (shape ``(n_members,)``) is each member's learning rate."""
         noise = self.noise_.next() if self.noise_ is not None else None
-        updates = self.rule.compute_updates(self.network, self.state_, x, target, self.loss, noise=noise, scale=scale)
-        self.apply(updates)
-        return updates
-
-    def apply(self, updates):
-        """Add weight and bias changes, then apply synaptic scaling."""
-        for k in range(self.network.n_layers):
-            if updates.weights[k] is not None:
-                self.state_.weights[k] += updates.weights[k]
-            if updates.biases[k] is not None and self.state_.biases[k] is not None:
-                self.state_.biases[k] += updates.biases[k]
+        if len(self._blocks) == 1:
+            self._apply(self.state_, self.rule.compute_updates(self.network, self.state_, x, target, self.loss, noise=noise, scale=scale))
+        else:
+            for block in self._blocks:
+                state = NetworkState([w[block] for w in self.state_.weights], [None if b is None else b[block] for b in self.state_.biases])
+                sub_noise = None if noise is None else [None if n is None else n[block] for n in noise]
+                updates = self.rule.compute_updates(self.network, state, x, target, self.loss, noise=sub_noise, scale=scale[block])
+                self._apply(state, updates)  # views: changes land in self.state_
         if self.homeostasis is not None:
             self.homeostasis.apply(self.state_, self.scaling_targets_)
 
-    def predict(self, x, *, batch_size=2000):
-        """Outputs of every member, ``ndarray of shape (n_members, n_samples, n_out)``."""
+    def apply(self, updates):
+        """Add weight and bias changes to all members, then apply synaptic scaling."""
+        self._apply(self.state_, updates)
+        if self.homeostasis is not None:
+            self.homeostasis.apply(self.state_, self.scaling_targets_)
+
+    def _apply(self, state, updates):
+        for k in range(self.network.n_layers):
+            if updates.weights[k] is not None:
+                state.weights[k] += updates.weights[k]
+            if updates.biases[k] is not None and state.biases[k] is not None:
+                state.biases[k] += updates.biases[k]
+
+    def predict(self, x, *, batch_size=None):
+        """Outputs of every member, ``ndarray of shape (n_members, n_samples, n_out)``.
+
+        ``batch_size`` (samples per chunk) defaults to keeping each chunk's
+        activity of the whole ensemble within about 256k numbers.
+        """
+        if batch_size is None:
+            widest = max(p.n_neurons for p in self.network.populations)
+            batch_size = max(16, 2**18 // (self.n_members * widest))
         outs = [forward(self.network, self.state_, x[i : i + batch_size]).output for i in range(0, len(x), batch_size)]
         return np.concatenate(outs, axis=1)
 
