@@ -6,4 +6,4 @@
   Brian2 (imported lazily).
 """
 
-__all__ = ["numpy"]
+__all__ = ["brian2", "numpy"]
