@@ -13,7 +13,8 @@ from .losses import CrossEntropy, SquaredError, accuracy, squared_error
 from .network import Network, NetworkState
 from .neuromodulation import Neuromodulator
 from .neurons import Population
-from .plasticity import Backprop, NodePerturbation, PlasticityRule
+from .online import train_online
+from .plasticity import Backprop, NodePerturbation, PlasticityRule, Reinforce
 from .synapses import Projection
 from .training import History, train
 
@@ -33,6 +34,7 @@ __all__ = [
     "Neuromodulator",
     "NodePerturbation",
     "PlasticityRule",
+    "Reinforce",
     "Population",
     "Projection",
     "SquaredError",
@@ -44,4 +46,5 @@ __all__ = [
     "squared_error",
     "tasks",
     "train",
+    "train_online",
 ]

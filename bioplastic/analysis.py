@@ -100,3 +100,9 @@ def participation_ratio(activity, *, max_samples=None):
     sq = np.einsum("eij,eij->e", cov, cov)  # sum of squared eigenvalues = ||C||_F^2
     pr = np.divide(trace**2, sq, out=np.zeros_like(trace), where=sq > 0)
     return float(pr[0]) if squeeze else pr
+
+
+from .analysis_training import *  # noqa: E402, F401, F403
+from .analysis_training import __all__ as _training_all  # noqa: E402
+
+__all__ += _training_all

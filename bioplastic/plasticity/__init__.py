@@ -5,6 +5,7 @@ rule                   signal    module
 =====================  ========  ===========================================
 ``NodePerturbation``   scalar    :mod:`~bioplastic.plasticity.node_perturbation`
 ``Backprop``           vector    :mod:`~bioplastic.plasticity.backprop`
+``Reinforce``          vector    :mod:`~bioplastic.plasticity.reinforce` (scalar at the readout)
 =====================  ========  ===========================================
 
 ``signal`` says what reaches a synapse besides its own pre- and postsynaptic
@@ -15,10 +16,12 @@ vector.
 from .backprop import Backprop
 from .base import SIGNALS, PlasticityRule, Updates
 from .node_perturbation import NodePerturbation
+from .reinforce import Reinforce
 
-__all__ = ["SIGNALS", "Backprop", "NodePerturbation", "PlasticityRule", "Updates", "get_rule", "RULES"]
+__all__ = ["SIGNALS", "Backprop", "NodePerturbation", "PlasticityRule", "Reinforce", "Updates", "get_rule", "RULES"]
 
 RULES = {"node_perturbation": NodePerturbation, "np": NodePerturbation, "backprop": Backprop, "sgd": Backprop}
+RULES["reinforce"] = Reinforce
 
 
 def get_rule(name, **params):

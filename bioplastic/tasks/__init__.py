@@ -6,6 +6,8 @@ variable ``BIOPLASTIC_DATA_DIR``).
 """
 
 from .base import DatasetTask, Task, one_hot
-from .student_teacher import NonlinearStudentTeacher
+from .mnist import MnistTask
+from .sarcos import SarcosTask
+from .student_teacher import NonlinearStudentTeacher, StudentTeacher
 
-__all__ = ["DatasetTask", "NonlinearStudentTeacher", "Task", "one_hot"]
+__all__ = ["MnistTask", "SarcosTask", "DatasetTask", "NonlinearStudentTeacher", "StudentTeacher", "Task", "one_hot"]

@@ -1,7 +1,8 @@
 """MNIST handwritten digits: an idx-file reader and a loader.
 
 The loader returns plain numpy arrays; see :func:`load_mnist` for where the
-files are looked for and how they are verified.
+files are looked for and how they are verified, and :class:`MnistTask` for
+the classification task built on them.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .._validation import check_positive_int
 from ._data import fetch_file, verify_checksum
+from .base import DatasetTask
 
-__all__ = ["MNIST_FILES", "MNIST_URL", "load_mnist", "read_idx"]
+__all__ = ["MNIST_FILES", "MNIST_URL", "MnistTask", "load_mnist", "read_idx"]
 
 #: Base URL of the canonical MNIST mirror (Google Cloud CVDF bucket).
 MNIST_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"
@@ -226,3 +229,64 @@ def load_mnist(
         out[f"x_{split}"] = x
         out[f"y_{split}"] = labels.astype(np.int64)
     return {key: out[key] for key in ("x_train", "y_train", "x_test", "y_test")}
+
+
+# --------------------------------------------------------------------------
+# the task object
+# --------------------------------------------------------------------------
+
+
+class MnistTask(DatasetTask):
+    """MNIST digit classification as a :class:`~bioplastic.tasks.Task`.
+
+    Inputs are the 784 pixel intensities in [0, 1] (raw uint8 / 255, no
+    centring); targets are one-hot vectors of the 10 classes
+    (``is_classification`` is true, so training records ``test_accuracy``).
+    The NP paper (Hiratani et al. 2022, Sec. 5) trains 784-width-10 ReLU
+    networks with a softmax readout on the squared error to the one-hot
+    target (``models.mlp((784, width, 10), readout="softmax")`` with the
+    default ``loss="squared_error"``), batch 100, the learning rate *not*
+    divided by the batch size (``batch_reduction="sum"``) and
+    ``sigma = 1e-4``; it trains on all 60,000 training images.
+
+    Parameters
+    ----------
+    data_dir : str, os.PathLike or None, optional
+        Local data directory (default: ``BIOPLASTIC_DATA_DIR``, else the
+        download cache); see :func:`load_mnist`.
+    download : bool, default True
+    n_train : int, optional
+        Keep only the first ``n_train`` of the 60,000 training images (in the
+        canonical order), for smaller runs.
+    n_test : int, optional
+        Keep only the first ``n_test`` of the 10,000 test images.
+    eval_train_size : int, optional
+        Evaluate the per-epoch training error and accuracy on the first
+        ``eval_train_size`` training images only (saves most of the
+        evaluation time of a full-size run).
+
+    Examples
+    --------
+    >>> task = MnistTask(n_train=10000, eval_train_size=1000)  # doctest: +SKIP
+    >>> task.n_inputs, task.n_outputs, task.is_classification  # doctest: +SKIP
+    (784, 10, True)
+    """
+
+    def __init__(self, data_dir=None, *, download=True, n_train=None, n_test=None, eval_train_size=None):
+        sizes = {"train": n_train, "test": n_test}
+        for split, n in sizes.items():
+            if n is not None:
+                sizes[split] = check_positive_int(n, f"n_{split}")
+        data = load_mnist(data_dir, download=download)
+        parts = {}
+        for split, n in sizes.items():
+            x, y = data[f"x_{split}"], data[f"y_{split}"]
+            if n is not None:
+                if n > len(x):
+                    raise ValueError(f"n_{split}={n} exceeds the {len(x)} MNIST {split} images")
+                x, y = x[:n], y[:n]
+            parts[split] = (x, y)
+        super().__init__(*parts["train"], *parts["test"], n_classes=10, name="mnist", eval_train_size=eval_train_size)
+
+    def describe(self):
+        return {**super().describe(), "eval_train_size": self.eval_train_size}
