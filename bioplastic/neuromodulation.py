@@ -17,7 +17,7 @@ import numpy as np
 
 from ._validation import check_choice, check_fraction, check_positive
 
-__all__ = ["BASELINES", "Neuromodulator"]
+__all__ = ["BASELINES", "Neuromodulator", "clean_baseline_neuromodulator"]
 
 BASELINES = ("clean", "running_average")
 
@@ -63,3 +63,21 @@ class Neuromodulator:
 
     def __repr__(self):
         return f"Neuromodulator(baseline={self.baseline!r}, decay={self.decay})"
+
+
+def clean_baseline_neuromodulator(neuromodulator, rule_name):
+    """Validate a rule's ``neuromodulator`` for the numpy engine (default: ``Neuromodulator()``).
+
+    The numpy engine's rules compute the loss difference of a perturbed and
+    a clean pass, so they need ``baseline="clean"``.
+    """
+    if neuromodulator is None:
+        return Neuromodulator()
+    if not isinstance(neuromodulator, Neuromodulator):
+        raise TypeError(f"neuromodulator should be a Neuromodulator, got {neuromodulator!r}")
+    if neuromodulator.baseline != "clean":
+        raise ValueError(
+            f"the numpy engine's {rule_name} needs baseline='clean', got {neuromodulator.baseline!r} "
+            "(the running-average baseline is available in the Brian2 engine)"
+        )
+    return neuromodulator

@@ -6,7 +6,7 @@ import numpy as np
 
 from .._validation import check_layers, check_positive, layer_mask
 from ..engines.numpy import forward, perturbation_change
-from ..neuromodulation import Neuromodulator
+from ..neuromodulation import clean_baseline_neuromodulator
 from .backprop import deltas_to_updates
 from .base import PlasticityRule, Updates
 
@@ -55,16 +55,7 @@ class NodePerturbation(PlasticityRule):
         super().__init__(batch_reduction=batch_reduction)
         self.sigma = check_positive(sigma, "sigma")
         self.layers = check_layers(layers)
-        if neuromodulator is None:
-            neuromodulator = Neuromodulator()
-        if not isinstance(neuromodulator, Neuromodulator):
-            raise TypeError(f"neuromodulator should be a Neuromodulator, got {neuromodulator!r}")
-        if neuromodulator.baseline != "clean":
-            raise ValueError(
-                f"the numpy engine's NodePerturbation needs baseline='clean', got {neuromodulator.baseline!r} "
-                "(the running-average baseline is available in the Brian2 engine)"
-            )
-        self.neuromodulator = neuromodulator
+        self.neuromodulator = clean_baseline_neuromodulator(neuromodulator, "NodePerturbation")
 
     def perturbed_layers(self, network):
         return layer_mask(self.layers, network)

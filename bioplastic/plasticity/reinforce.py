@@ -6,7 +6,7 @@ import numpy as np
 
 from .._validation import check_positive
 from ..engines.numpy import forward, perturbation_change
-from ..neuromodulation import Neuromodulator
+from ..neuromodulation import clean_baseline_neuromodulator
 from .backprop import backprop_deltas, deltas_to_updates
 from .base import PlasticityRule, Updates
 
@@ -75,15 +75,7 @@ class Reinforce(PlasticityRule):
         if not isinstance(perturb_hidden, (bool, np.bool_)):
             raise TypeError(f"perturb_hidden should be True or False, got {perturb_hidden!r}")
         self.perturb_hidden = bool(perturb_hidden)
-        if neuromodulator is None:
-            neuromodulator = Neuromodulator()
-        if not isinstance(neuromodulator, Neuromodulator):
-            raise TypeError(f"neuromodulator should be a Neuromodulator, got {neuromodulator!r}")
-        if neuromodulator.baseline != "clean":
-            raise ValueError(
-                f"the numpy engine's Reinforce needs baseline='clean', got {neuromodulator.baseline!r}"
-            )
-        self.neuromodulator = neuromodulator
+        self.neuromodulator = clean_baseline_neuromodulator(neuromodulator, "Reinforce")
 
     def perturbed_layers(self, network):
         return [self.perturb_hidden] * (network.n_layers - 1) + [True]
