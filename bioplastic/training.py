@@ -325,10 +325,16 @@ def train(
 
     bar = tqdm(total=n_epochs, initial=start_epoch, disable=not progress, desc=f"{rule.name} x{len(lrs)}", leave=False)
     for epoch in range(start_epoch + 1, n_epochs + 1):
-        engine.start_epoch(n_batches)
+        if epoch == start_epoch + 1:
+            engine.start_epoch(n_batches)  # later epochs are started early, see below
         with np.errstate(all="ignore"):
             for x, target in task.batches(batch_size, data_rng):
                 engine.step(np.asarray(x, dtype=dtype), np.asarray(target, dtype=dtype), scale)
+        # the noise streams' states at the epoch boundary (what a checkpoint stores);
+        # then the next epoch's first noise chunk is drawn while we evaluate
+        noise_states = engine.noise_.states() if engine.noise_ is not None else None
+        if epoch < n_epochs:
+            engine.start_epoch(n_batches)
         rec = _evaluate(engine, task, loss, eval_batch_size)
         # divergence: non-finite weights or error far above its start
         active = diverged_epoch < 0
@@ -361,7 +367,7 @@ def train(
                 bar.set_postfix(test_error=f"{np.nanmin(rec['test_error']):.4g}", diverged=int((diverged_epoch >= 0).sum()))
         bar.update(1)
         if checkpoint is not None and (epoch % checkpoint_every == 0 or epoch == n_epochs):
-            _save_checkpoint(checkpoint, config, epoch, engine, last_good, data_rng, scale, diverged_epoch, series, epochs)
+            _save_checkpoint(checkpoint, config, epoch, engine, last_good, data_rng, scale, diverged_epoch, series, epochs, noise_states)
     bar.close()
 
     records = {k: np.stack(v, axis=1) for k, v in series.items()}
@@ -370,7 +376,7 @@ def train(
     return history
 
 
-def _save_checkpoint(path, config, epoch, engine, last_good, data_rng, scale, diverged_epoch, series, epochs):
+def _save_checkpoint(path, config, epoch, engine, last_good, data_rng, scale, diverged_epoch, series, epochs, noise_states):
     arrays = {f"state_{k}": v for k, v in engine.state_.arrays().items()}
     arrays.update({f"good_{k}": v for k, v in last_good.arrays().items()})
     arrays.update({f"series_{k}": np.stack(v, axis=0) for k, v in series.items()})
@@ -379,7 +385,7 @@ def _save_checkpoint(path, config, epoch, engine, last_good, data_rng, scale, di
         "kind": "bioplastic.Checkpoint",
         "config": config,
         "epoch": epoch,
-        "noise_states": engine.noise_.states() if engine.noise_ is not None else None,
+        "noise_states": noise_states,
         "data_state": data_rng.bit_generator.state,
     }
     save_arrays_and_metadata(path, arrays, meta)
