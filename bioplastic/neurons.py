@@ -72,14 +72,11 @@ class ReLU(Activation):
         return g * (h > 0)
 
     def difference(self, h, dh, x):
-        # Where the input stays on one side of the kink the difference is exact:
-        # dh above it, 0 below. Only crossings need the direct difference.
-        positive = h > 0
-        out = dh * positive
-        perturbed = h + dh
-        cross = positive != (perturbed > 0)
-        if cross.any():
-            out[cross] = np.maximum(perturbed[cross], 0) - x[cross]
+        # relu(h + dh) - relu(h) = max(dh, -h) + min(h, 0): exact where h > 0
+        # (no cancellation), and where h <= 0 only |h| < |dh| contributes.
+        out = np.negative(h)
+        np.maximum(dh, out, out=out)
+        out += np.minimum(h, 0)
         return out
 
 
