@@ -278,6 +278,16 @@ def _rule_kind(rule, network):
     raise TypeError(f"rule should be a PlasticityRule (NodePerturbation or Backprop), got {rule!r}")
 
 
+def _next_samples(batches, k, n_inputs, n_outputs):
+    """Stack the next ``k`` one-sample batches of the iterator ``batches`` into ``(x, target)`` arrays."""
+    x = np.empty((k, n_inputs))
+    target = np.empty((k, n_outputs))
+    for t in range(k):
+        xb, yb = next(batches)
+        x[t], target[t] = xb[0], yb[0]
+    return x, target
+
+
 class _single_threaded_blas:
     """Run OpenBLAS single-threaded inside the block (restored after).
 
@@ -378,11 +388,7 @@ class _BlockedEngine:
         done = 0
         while done < n_steps:
             k = min(self.block_size, n_steps - done)
-            x = np.empty((k, self.n_inputs))
-            target = np.empty((k, self.n_outputs))
-            for t in range(k):
-                xb, yb = next(batches)
-                x[t], target[t] = xb[0], yb[0]
+            x, target = _next_samples(batches, k, self.n_inputs, self.n_outputs)
             noise_in = noise_out = None
             if self.noise is not None:
                 noise_in = np.empty((k, self.n_members, self.n_hidden)) if self.noisy[0] else None
@@ -630,11 +636,7 @@ class _ReducedEngine:
         done = 0
         while done < n_steps:
             k = min(self.block_size, n_steps - done)
-            x = np.empty((k, self.n_inputs))
-            target = np.empty((k, self.n_outputs))
-            for t in range(k):
-                xb, yb = next(batches)
-                x[t], target[t] = xb[0], yb[0]
+            x, target = _next_samples(batches, k, self.n_inputs, self.n_outputs)
             self._compress()
             noise = self.draw_noise(k) if self.kind == "np" else (None, None, None)
             self.block(x, target, *noise, learning_rates)

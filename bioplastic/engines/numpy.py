@@ -21,6 +21,7 @@ __all__ = [
     "affine",
     "forward",
     "outer_sum",
+    "outer_sum_transposed",
     "perturbation_change",
 ]
 
@@ -71,11 +72,26 @@ def outer_sum(post, pre):
     -------
     ndarray of shape (n_members, n_post, n_pre)
     """
-    n_members, batch, n_post = post.shape
+    return outer_sum_transposed(np.ascontiguousarray(post.transpose(0, 2, 1)), pre)
+
+
+def outer_sum_transposed(post_t, pre):
+    """:func:`outer_sum` for postsynaptic factors already laid out as ``(n_members, n_post, batch)``.
+
+    Parameters
+    ----------
+    post_t : C-contiguous ndarray of shape (n_members, n_post, batch)
+    pre : ndarray of shape (batch, n_pre) or (n_members, batch, n_pre)
+        A 2-D ``pre`` is shared by all members: one GEMM for the whole ensemble.
+
+    Returns
+    -------
+    ndarray of shape (n_members, n_post, n_pre)
+    """
+    n_members, n_post, batch = post_t.shape
     if pre.ndim == 2:
-        left = np.ascontiguousarray(post.transpose(0, 2, 1)).reshape(n_members * n_post, batch)
-        return (left @ pre).reshape(n_members, n_post, pre.shape[1])
-    return np.matmul(post.transpose(0, 2, 1), pre)
+        return (post_t.reshape(n_members * n_post, batch) @ pre).reshape(n_members, n_post, pre.shape[1])
+    return np.matmul(post_t, pre)
 
 
 def forward(network, state, x):

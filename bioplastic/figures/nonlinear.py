@@ -435,6 +435,18 @@ def _plot_times(ax, widths, times, labels, colors):
     ax.set_ylabel("minimum training time (epochs)")
 
 
+def _time_summary(conditions, times, best_lrs, settled):
+    """Summary entries of a minimum-training-time figure (conditions ordered NP, REINFORCE, SGD)."""
+    summary = {}
+    for i, label in enumerate(conditions):
+        summary[f"{label}_time"] = times[i].tolist()
+        summary[f"{label}_best_learning_rate"] = best_lrs[i].tolist()
+    summary["np_over_sgd"] = [_ratio(a, b) for a, b in zip(times[0], times[2], strict=True)]
+    summary["reinforce_over_sgd"] = [_ratio(a, b) for a, b in zip(times[1], times[2], strict=True)]
+    summary["all_settled"] = bool(settled.all())
+    return summary
+
+
 def _ratio(a, b):
     return float(a / b) if np.isfinite(a) and np.isfinite(b) and b > 0 else float("inf")
 
@@ -472,12 +484,7 @@ def fig4e(*, quick=False, out_dir="figures", progress=True):
     _plot_times(axes[0], widths, times, [RULE_LABELS[k] for k in conditions], [RULE_COLORS[k] for k in conditions])
     axes[0].set_title(f"SARCOS: epochs to test error {target:g}")
     summary = {"widths": list(widths), "target_test_error": float(target)}
-    for i, label in enumerate(conditions):
-        summary[f"{label}_time"] = times[i].tolist()
-        summary[f"{label}_best_learning_rate"] = best_lrs[i].tolist()
-    summary["np_over_sgd"] = [_ratio(a, b) for a, b in zip(times[0], times[2], strict=True)]
-    summary["reinforce_over_sgd"] = [_ratio(a, b) for a, b in zip(times[1], times[2], strict=True)]
-    summary["all_settled"] = bool(settled.all())
+    summary.update(_time_summary(conditions, times, best_lrs, settled))
     config = {"task": _task_config(task), "widths": widths, "seeds": seeds, "target": target, "grids": grids,
               "max_epochs": max_epochs, "statistic": "mean"}
     return _finish(out_dir, "fig4e", fig, quick, config,
@@ -591,12 +598,7 @@ def fig5b(*, quick=False, out_dir="figures", progress=True):
     _plot_times(axes[0], cfg["widths"], times, [RULE_LABELS[k] for k in conditions], [RULE_COLORS[k] for k in conditions])
     axes[0].set_title(f"MNIST: epochs to {100 * cfg['target']:g}% test accuracy")
     summary = {"widths": list(cfg["widths"]), "target_test_accuracy": cfg["target"]}
-    for i, label in enumerate(conditions):
-        summary[f"{label}_time"] = times[i].tolist()
-        summary[f"{label}_best_learning_rate"] = best_lrs[i].tolist()
-    summary["np_over_sgd"] = [_ratio(a, b) for a, b in zip(times[0], times[2], strict=True)]
-    summary["reinforce_over_sgd"] = [_ratio(a, b) for a, b in zip(times[1], times[2], strict=True)]
-    summary["all_settled"] = bool(settled.all())
+    summary.update(_time_summary(conditions, times, best_lrs, settled))
     config = {"task": _task_config(task), **cfg, "grids": grids, "dtype": "float32"}
     return _finish(out_dir, "fig5b", fig, quick, config,
                    {"widths": np.asarray(cfg["widths"]), "times": times, "best_learning_rates": best_lrs, "settled": settled},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engines.numpy import forward
+from ..engines.numpy import forward, outer_sum_transposed
 from ..losses import CrossEntropy
 from ..neurons import Softmax
 from .base import PlasticityRule, Updates
@@ -59,11 +59,7 @@ def deltas_to_updates(network, activity, deltas, coefficient):
         # layout the GEMM wants: one pass instead of a multiply and a transposed copy
         post = np.empty((n_members, n_post, batch), dtype=delta.dtype)
         np.multiply(delta.transpose(0, 2, 1), np.asarray(coefficient).transpose(0, 2, 1), out=post)
-        pre = activity.rates[k]
-        if pre.ndim == 2:
-            weights.append((post.reshape(n_members * n_post, batch) @ pre).reshape(n_members, n_post, pre.shape[1]))
-        else:
-            weights.append(np.matmul(post, pre))
+        weights.append(outer_sum_transposed(post, activity.rates[k]))
         biases.append(post.sum(axis=2) if proj.bias else None)
     return weights, biases
 
