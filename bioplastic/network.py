@@ -53,6 +53,11 @@ class NetworkState:
         sl = slice(index, index + 1)
         return NetworkState([w[sl].copy() for w in self.weights], [None if b is None else b[sl].copy() for b in self.biases])
 
+    def take(self, indices):
+        """Return the members ``indices`` (a sequence of int; repeats allowed) as a new state (copies)."""
+        indices = np.asarray(indices, dtype=np.intp)
+        return NetworkState([w[indices] for w in self.weights], [None if b is None else b[indices] for b in self.biases])
+
     @classmethod
     def stack(cls, states):
         """Concatenate several states along the ensemble axis."""

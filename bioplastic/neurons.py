@@ -9,6 +9,8 @@ from.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ._validation import check_choice, check_positive_int
@@ -29,21 +31,24 @@ class Activation:
     Subclasses implement ``__call__`` (the rate), ``vjp`` (vector-Jacobian
     product for backpropagation) and ``difference`` (``f(h + dh) - f(h)``
     computed without cancellation, for node perturbation's loss difference).
-    All arrays carry neurons on the last axis.
+    All arrays carry neurons on the last axis. Each takes an optional
+    ``out`` array of the result's shape to write into (engines reuse such
+    arrays between steps); the result is always returned, and where no
+    arithmetic is needed (the linear rate) it may be the input itself.
     """
 
     name = "activation"
 
-    def __call__(self, h):
+    def __call__(self, h, out=None):
         raise NotImplementedError
 
-    def vjp(self, h, x, g):
+    def vjp(self, h, x, g, out=None):
         """Return ``g @ df/dh`` given the input ``h``, the rate ``x = f(h)`` and ``g``."""
         raise NotImplementedError
 
-    def difference(self, h, dh, x):
+    def difference(self, h, dh, x, out=None):
         """Return ``f(h + dh) - f(h)`` accurately even when ``dh`` is tiny."""
-        return self(h + dh) - x
+        return _into(self(h + dh) - x, out)
 
     def __repr__(self):
         return self.name
@@ -52,60 +57,63 @@ class Activation:
 class Linear(Activation):
     name = "linear"
 
-    def __call__(self, h):
+    def __call__(self, h, out=None):
         return h
 
-    def vjp(self, h, x, g):
+    def vjp(self, h, x, g, out=None):
         return g
 
-    def difference(self, h, dh, x):
+    def difference(self, h, dh, x, out=None):
         return dh
 
 
 class ReLU(Activation):
     name = "relu"
 
-    def __call__(self, h):
-        return np.maximum(h, 0)
+    def __call__(self, h, out=None):
+        return np.maximum(h, _zeros(h.shape, h.dtype), out=out)
 
-    def vjp(self, h, x, g):
-        return g * (h > 0)
+    def vjp(self, h, x, g, out=None):
+        return np.multiply(g, h > 0, out=out)
 
-    def difference(self, h, dh, x):
-        # relu(h + dh) - relu(h) = max(dh, -h) + min(h, 0): exact where h > 0
-        # (no cancellation), and where h <= 0 only |h| < |dh| contributes.
-        out = np.negative(h)
-        np.maximum(dh, out, out=out)
-        out += np.minimum(h, 0)
+    def difference(self, h, dh, x, out=None):
+        # relu(h + dh) - relu(h) = max(dh, -h) + min(h, 0) = max(dh + min(h, 0), -x):
+        # exact where h > 0 (no cancellation), and where h <= 0 only |h| < |dh|
+        # contributes. Computed as -min(-(dh + min(h, 0)), x), in place.
+        out = np.minimum(h, _zeros(h.shape, h.dtype), out=out)
+        out += dh
+        np.negative(out, out=out)
+        np.minimum(out, x, out=out)
+        np.negative(out, out=out)
         return out
 
 
 class Tanh(Activation):
     name = "tanh"
 
-    def __call__(self, h):
-        return np.tanh(h)
+    def __call__(self, h, out=None):
+        return np.tanh(h, out=out)
 
-    def vjp(self, h, x, g):
-        return g * (1 - x * x)
+    def vjp(self, h, x, g, out=None):
+        return np.multiply(g, 1 - x * x, out=out)
 
-    def difference(self, h, dh, x):
+    def difference(self, h, dh, x, out=None):
         # tanh(a) - tanh(b) = sinh(a - b) / (cosh(a) cosh(b))
-        return np.sinh(dh) / (np.cosh(h + dh) * np.cosh(h))
+        return np.divide(np.sinh(dh), np.cosh(h + dh) * np.cosh(h), out=out)
 
 
 class Sigmoid(Activation):
     name = "sigmoid"
 
-    def __call__(self, h):
-        return 0.5 * (1 + np.tanh(0.5 * h))
+    def __call__(self, h, out=None):
+        return _into(0.5 * (1 + np.tanh(0.5 * h)), out)
 
-    def vjp(self, h, x, g):
-        return g * x * (1 - x)
+    def vjp(self, h, x, g, out=None):
+        return _into(g * x * (1 - x), out)
 
-    def difference(self, h, dh, x):
+    def difference(self, h, dh, x, out=None):
         half = 0.5 * h
-        return 0.5 * np.sinh(0.5 * dh) / (np.cosh(half + 0.5 * dh) * np.cosh(half))
+        return _into(0.5 * np.sinh(0.5 * dh) / (np.cosh(half + 0.5 * dh) * np.cosh(half)), out)
 
 
 class Softmax(Activation):
@@ -113,22 +121,38 @@ class Softmax(Activation):
 
     name = "softmax"
 
-    def __call__(self, h):
-        z = h - h.max(axis=-1, keepdims=True)
+    def __call__(self, h, out=None):
+        z = np.subtract(h, h.max(axis=-1, keepdims=True), out=out)
         np.exp(z, out=z)
         z /= z.sum(axis=-1, keepdims=True)
         return z
 
-    def vjp(self, h, x, g):
-        return x * (g - np.sum(g * x, axis=-1, keepdims=True))
+    def vjp(self, h, x, g, out=None):
+        return np.multiply(x, g - np.sum(g * x, axis=-1, keepdims=True), out=out)
 
-    def difference(self, h, dh, x):
+    def difference(self, h, dh, x, out=None):
         # s'_i - s_i = s_i (expm1(dh_i) - sum_j s_j expm1(dh_j)) / (1 + sum_j s_j expm1(dh_j))
         if np.max(np.abs(dh), initial=0.0) > 1:  # large perturbations: no cancellation concern
-            return self(h + dh) - x
+            return _into(self(h + dh) - x, out)
         e = np.expm1(dh)
         mean_e = np.sum(x * e, axis=-1, keepdims=True)
-        return x * (e - mean_e) / (1 + mean_e)
+        return _into(x * (e - mean_e) / (1 + mean_e), out)
+
+
+@functools.lru_cache(maxsize=16)
+def _zeros(shape, dtype):
+    """A read-only array of zeros (numpy's max/min against an array run several times faster than against a scalar)."""
+    zeros = np.zeros(shape, dtype=dtype)
+    zeros.flags.writeable = False
+    return zeros
+
+
+def _into(result, out):
+    """Return ``result``, copied into ``out`` when one is given."""
+    if out is None:
+        return result
+    np.copyto(out, result)
+    return out
 
 
 ACTIVATIONS = {cls.name: cls for cls in (Linear, ReLU, Tanh, Sigmoid, Softmax)}

@@ -56,7 +56,7 @@ import numpy as np
 
 from ._random import member_streams
 from ._validation import check_choice, check_positive, check_positive_int
-from .engines.numpy import NoiseBuffer
+from .engines.numpy import NoiseBuffer, single_threaded_blas
 from .homeostasis import SynapticScaling, incoming_rms
 from .io import to_jsonable
 from .losses import SquaredError
@@ -286,27 +286,6 @@ def _next_samples(batches, k, n_inputs, n_outputs):
         xb, yb = next(batches)
         x[t], target[t] = xb[0], yb[0]
     return x, target
-
-
-class _single_threaded_blas:
-    """Run OpenBLAS single-threaded inside the block (restored after).
-
-    The online engines multiply thin matrices (``k`` or ``Lx + Ly`` columns)
-    and many small ones: BLAS threads mostly add synchronisation, which
-    costs 5-50x when the cores are busy. Parallelism is better spent on
-    separate runs. Uses ``threadpoolctl``, which handles every BLAS
-    library loaded in the process.
-    """
-
-    def __enter__(self):
-        from threadpoolctl import threadpool_limits
-
-        self._limits = threadpool_limits(limits=1, user_api="blas")
-        return self
-
-    def __exit__(self, *exc):
-        self._limits.restore_original_limits()
-        return False
 
 
 def _rank_one_update(weights, post, pre):
@@ -845,7 +824,7 @@ def train_online(
     if method == "blocked":
         engine = _BlockedEngine(network, rule, kind, noisy, member_seeds, homeostasis, block_size)
     else:
-        with _single_threaded_blas():
+        with single_threaded_blas():
             engine = _ReducedEngine(network, rule, kind, noisy, member_seeds, homeostasis, block_size)
     config = to_jsonable({
         "network": network.describe(),
@@ -872,7 +851,7 @@ def train_online(
     diverged_epoch = np.full(len(lrs), -1, dtype=np.int64)
 
     def measure():
-        with np.errstate(all="ignore"), _single_threaded_blas():
+        with np.errstate(all="ignore"), single_threaded_blas():
             rec = engine.order_parameters(task.teacher, task.teacher_noise, dimensionality)
             rec["weight_norms"] = np.stack([np.sqrt(rec["alpha"] * task.n_inputs), np.sqrt(rec["beta"] * task.n_outputs)], axis=1)
         return {k: np.asarray(v, dtype=float) for k, v in rec.items()}
@@ -895,7 +874,7 @@ def train_online(
         if position % steps_per_epoch == 0:
             engine.start_epoch(steps_per_epoch)
             batches = iter(task.batches(1, data_rng))
-        with np.errstate(all="ignore"), _single_threaded_blas():
+        with np.errstate(all="ignore"), single_threaded_blas():
             engine.run(batches, end - position, scale)
         bar.update(end - position)
         position = end

@@ -327,7 +327,7 @@ def train(
     for epoch in range(start_epoch + 1, n_epochs + 1):
         if epoch == start_epoch + 1:
             engine.start_epoch(n_batches)  # later epochs are started early, see below
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), engine.running():
             for x, target in task.batches(batch_size, data_rng):
                 engine.step(np.asarray(x, dtype=dtype), np.asarray(target, dtype=dtype), scale)
         # the noise streams' states at the epoch boundary (what a checkpoint stores);

@@ -47,6 +47,37 @@ def test_difference_keeps_precision_in_float32(name):
     assert err < 1e-5, err
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_out_argument_gives_the_same_result(name):
+    """Every operation writes into ``out`` when given one, with the same values as without."""
+    rng = np.random.default_rng(5)
+    act = get_activation(name)
+    h = rng.standard_normal((3, 8, 6))
+    dh = 1e-3 * rng.standard_normal(h.shape)
+    g = rng.standard_normal(h.shape)
+    x = act(h)
+    for result, call in [
+        (x, lambda out: act(h, out=out)),
+        (act.vjp(h, x, g), lambda out: act.vjp(h, x, g, out=out)),
+        (act.difference(h, dh, x), lambda out: act.difference(h, dh, x, out=out)),
+    ]:
+        out = np.full(h.shape, np.nan)
+        got = call(out)
+        assert np.array_equal(got, result)
+        assert got is out or name == "linear"  # the linear rate may hand back its input
+
+
+def test_relu_difference_is_exact_piecewise():
+    """relu(h + dh) - relu(h) computed in place: exactly dh where h + dh and h are positive, exactly 0 where both are not."""
+    act = get_activation("relu")
+    h = np.array([2.0, 1e-5, -1e-5, -3.0, 0.0, 0.0, 1.0])
+    dh = np.array([1e-4, -3e-5, 3e-5, 1e-4, 1e-4, -1e-4, -2.0])
+    expected = np.array([1e-4, -1e-5, 2e-5, 0.0, 1e-4, 0.0, -1.0])
+    got = act.difference(h, dh, act(h), out=np.empty(7))
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
+    assert got[0] == 1e-4 and got[3] == 0.0
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("kind", ["gaussian", "rademacher"])
 def test_noise_has_zero_mean_unit_variance(kind, dtype):

@@ -174,3 +174,23 @@ def test_rule_contract(rule, hidden):
         upd = rule.compute_updates(net, state, x, target, loss, noise=noise, scale=np.ones(3))
         total += sum(np.einsum("eij,eij->e", u, g) for u, g in zip(upd.weights, grads, strict=True))
     assert np.all(total < 0)
+
+
+@pytest.mark.parametrize("rule", [bp.NodePerturbation(sigma=1e-3), bp.Backprop(), bp.Reinforce(sigma=1e-3, perturb_hidden=True)], ids=repr)
+def test_workspace_gives_the_same_updates(rule):
+    """Updates computed into a reused workspace equal freshly allocated ones, step after step."""
+    from bioplastic.engines.numpy import Workspace
+    from bioplastic.losses import SquaredError
+
+    network = bp.models.mlp((5, 8, 6, 3), hidden="relu")
+    state = network.init_state(rngs=[np.random.default_rng(s) for s in range(3)])
+    rng = np.random.default_rng(1)
+    workspace = Workspace()
+    for _ in range(2):
+        x, target = rng.standard_normal((7, 5)), rng.standard_normal((7, 3))
+        noise = [rng.standard_normal((3, 7, n)) for n in (8, 6, 3)]
+        kw = dict(noise=noise, scale=np.array([0.1, 0.2, 0.3]))
+        fresh = rule.compute_updates(network, state, x, target, SquaredError(), **kw)
+        reused = rule.compute_updates(network, state, x, target, SquaredError(), workspace=workspace, **kw)
+        for a, b in zip(fresh.weights + fresh.biases, reused.weights + reused.biases, strict=True):
+            assert (a is None and b is None) or np.array_equal(a, b)

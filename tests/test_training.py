@@ -46,6 +46,74 @@ def test_member_equals_solo_run(task, dtype, rtol):
             np.testing.assert_allclose(we[i], ws[0], rtol=rtol, atol=rtol * 1e-2)
 
 
+def test_members_sharing_a_seed_equal_their_solo_runs(task):
+    """Members with one seed share its noise, drawn once (a broadcast view); each still equals its solo run."""
+    args = dict(n_epochs=3, seeds=[3], batch_size=10, progress=False)
+    network, rule = _net(), bp.NodePerturbation(sigma=1e-3)
+    ens = bp.train(network, rule, task, learning_rate=[0.02, 0.05, 0.08], **args)
+    assert list(ens.seeds) == [3, 3, 3]
+    for i in range(3):
+        solo = bp.train(network, rule, task, learning_rate=ens.learning_rates[i], **args)
+        np.testing.assert_allclose(ens.records["test_error"][i], solo.records["test_error"][0], rtol=1e-10)
+    assert not np.allclose(ens.records["test_error"][0], ens.records["test_error"][1])
+
+
+@pytest.mark.parametrize("member_block,n_threads", [(1, 1), (2, 2), (3, 1), (8, 2)])
+def test_engine_results_do_not_depend_on_blocks_or_threads(member_block, n_threads):
+    from bioplastic.engines.numpy import NumpyEngine
+    from bioplastic.losses import SquaredError
+
+    network, rule = bp.models.mlp((6, 9, 3), hidden="relu"), bp.NodePerturbation(sigma=1e-3)
+    seeds = [0, 1, 2, 0, 1, 2, 5, 5, 7]
+    rng = np.random.default_rng(0)
+    x, target = rng.standard_normal((12, 6)), rng.standard_normal((12, 3))
+    scale = np.linspace(0.01, 0.05, len(seeds))
+
+    def run(**kw):
+        engine = NumpyEngine(network, rule, SquaredError(), seeds=seeds, batch_size=12, **kw)
+        engine.start_epoch(5)
+        with engine.running():
+            for _ in range(5):
+                engine.step(x, target, scale)
+        return engine.state_
+
+    reference = run(member_block=len(seeds), n_threads=1)
+    state = run(member_block=member_block, n_threads=n_threads)
+    for a, b in zip(reference.weights, state.weights, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-15)
+    # members 0 and 3 share seed 0 and step with different learning rates from the same start
+    assert not np.allclose(state.weights[0][0], state.weights[0][3])
+
+
+def test_member_blocks_follow_noise_streams():
+    from bioplastic.engines.numpy import _member_blocks
+
+    tiled = np.tile(np.arange(4), 8)  # learning-rate x seed grid
+    blocks, streams = _member_blocks(tiled, 6)
+    assert [(b.start, b.stop) for b in blocks] == [(i, i + 4) for i in range(0, 32, 4)]
+    assert all(s == slice(0, 4) for s in streams)
+    blocks, streams = _member_blocks(np.arange(32), 6)  # distinct seeds: equal blocks of 5-6
+    assert [b.stop - b.start for b in blocks] == [5, 6, 5, 5, 6, 5]
+    assert [(s.start, s.stop) for s in streams] == [(b.start, b.stop) for b in blocks]
+    blocks, streams = _member_blocks(np.zeros(7, dtype=np.intp), 4)  # one seed: broadcast the stream
+    assert [(b.start, b.stop) for b in blocks] == [(0, 4), (4, 7)] and streams == [(0,), (0,)]
+    order = np.random.default_rng(0).permutation(12)  # scattered: gather
+    blocks, streams = _member_blocks(order, 6)
+    assert [(b.start, b.stop) for b in blocks] == [(0, 6), (6, 12)]
+    assert np.array_equal(np.concatenate(streams), order)
+
+
+def test_engine_rejects_bad_threads_and_blocks():
+    from bioplastic.engines.numpy import NumpyEngine
+    from bioplastic.losses import SquaredError
+
+    network, rule = bp.models.mlp((6, 9, 3)), bp.NodePerturbation()
+    with pytest.raises(ValueError, match="n_threads"):
+        NumpyEngine(network, rule, SquaredError(), seeds=[0], batch_size=4, n_threads=0)
+    with pytest.raises(ValueError, match="member_block"):
+        NumpyEngine(network, rule, SquaredError(), seeds=[0], batch_size=4, member_block=0)
+
+
 def test_backprop_member_equals_solo(task):
     ens = bp.train(_net(), bp.Backprop(), task, n_epochs=3, learning_rate=[0.05, 0.1], seeds=[0, 1], batch_size=10, progress=False)
     solo = bp.train(_net(), bp.Backprop(), task, n_epochs=3, learning_rate=0.1, seeds=[1], batch_size=10, progress=False)

@@ -9,24 +9,60 @@ GEMM.
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 import numpy as np
 
 from .._random import member_streams
+from .._validation import check_positive_int
 from ..network import Activity, NetworkState
 from ..neurons import draw_noise
 
 __all__ = [
     "NoiseBuffer",
     "NumpyEngine",
+    "Workspace",
     "affine",
+    "available_cores",
     "forward",
     "outer_sum",
     "outer_sum_transposed",
     "perturbation_change",
+    "scratch",
+    "single_threaded_blas",
 ]
 
 
-def affine(x, weights, bias=None):
+class Workspace:
+    """Scratch arrays of one member block, reused from step to step.
+
+    Large temporaries allocated anew every step cost more than the
+    arithmetic on them (the memory allocator hands big blocks back to the
+    operating system and page-faults them in again), so the engine gives
+    each member block a workspace and the step functions write into its
+    arrays. Arrays are created on first request and kept by name.
+    """
+
+    def __init__(self):
+        self._arrays = {}
+
+    def get(self, name, shape, dtype):
+        """Return the array ``name`` of ``shape`` and ``dtype`` (contents undefined)."""
+        array = self._arrays.get(name)
+        if array is None or array.shape != shape or array.dtype != dtype:
+            array = self._arrays[name] = np.empty(shape, dtype=dtype)
+        return array
+
+
+def scratch(workspace, name, shape, dtype):
+    """An array from ``workspace`` (a :class:`Workspace`), or a new one when it is ``None``."""
+    if workspace is None:
+        return np.empty(shape, dtype=dtype)
+    return workspace.get(name, tuple(shape), np.dtype(dtype))
+
+
+def affine(x, weights, bias=None, *, out=None):
     """Summed synaptic input ``h = x W^T + b`` of every member.
 
     Parameters
@@ -35,47 +71,36 @@ def affine(x, weights, bias=None):
         Presynaptic rates; a 2-D ``x`` is shared by all members.
     weights : ndarray of shape (n_members, n_post, n_pre)
     bias : ndarray of shape (n_members, n_post), optional
+    out : ndarray of shape (n_members, batch, n_post), optional
+        Where to write the result.
 
     Returns
     -------
     ndarray of shape (n_members, batch, n_post)
     """
-    n_members, n_post, n_pre = weights.shape
-    if x.ndim == 2:
-        # one GEMM for the whole ensemble against the stacked weights, then a
-        # single pass that reorders to (member, sample, neuron) and adds the bias
-        stacked = (x @ weights.reshape(n_members * n_post, n_pre).T).reshape(x.shape[0], n_members, n_post)
-        if n_members == 1:
-            h = stacked.reshape(1, x.shape[0], n_post)
-            return h + bias[:, None, :] if bias is not None else h
-        h = np.empty((n_members, x.shape[0], n_post), dtype=stacked.dtype)
-        if bias is not None:
-            np.add(stacked.transpose(1, 0, 2), bias[:, None, :], out=h)
-        else:
-            h[...] = stacked.transpose(1, 0, 2)
-        return h
-    h = np.matmul(x, weights.transpose(0, 2, 1))
+    h = np.matmul(x, weights.transpose(0, 2, 1), out=out)  # one GEMM per member, written in place
     if bias is not None:
-        h += bias[:, None, :]
+        np.add(h, bias[:, None, :], out=h)
     return h
 
 
-def outer_sum(post, pre):
+def outer_sum(post, pre, *, out=None):
     """Sum over samples of outer products, ``sum_b post_b pre_b^T``, as one GEMM.
 
     Parameters
     ----------
     post : ndarray of shape (n_members, batch, n_post)
     pre : ndarray of shape (batch, n_pre) or (n_members, batch, n_pre)
+    out : ndarray of shape (n_members, n_post, n_pre), optional
 
     Returns
     -------
     ndarray of shape (n_members, n_post, n_pre)
     """
-    return outer_sum_transposed(np.ascontiguousarray(post.transpose(0, 2, 1)), pre)
+    return outer_sum_transposed(np.ascontiguousarray(post.transpose(0, 2, 1)), pre, out=out)
 
 
-def outer_sum_transposed(post_t, pre):
+def outer_sum_transposed(post_t, pre, *, out=None):
     """:func:`outer_sum` for postsynaptic factors already laid out as ``(n_members, n_post, batch)``.
 
     Parameters
@@ -83,6 +108,7 @@ def outer_sum_transposed(post_t, pre):
     post_t : C-contiguous ndarray of shape (n_members, n_post, batch)
     pre : ndarray of shape (batch, n_pre) or (n_members, batch, n_pre)
         A 2-D ``pre`` is shared by all members: one GEMM for the whole ensemble.
+    out : C-contiguous ndarray of shape (n_members, n_post, n_pre), optional
 
     Returns
     -------
@@ -90,21 +116,29 @@ def outer_sum_transposed(post_t, pre):
     """
     n_members, n_post, batch = post_t.shape
     if pre.ndim == 2:
-        return (post_t.reshape(n_members * n_post, batch) @ pre).reshape(n_members, n_post, pre.shape[1])
-    return np.matmul(post_t, pre)
+        flat = None if out is None else out.reshape(n_members * n_post, pre.shape[1])
+        return np.matmul(post_t.reshape(n_members * n_post, batch), pre, out=flat).reshape(n_members, n_post, pre.shape[1])
+    return np.matmul(post_t, pre, out=out)
 
 
-def forward(network, state, x):
-    """Clean pass: summed inputs and rates of every layer, :class:`~bioplastic.network.Activity`."""
+def forward(network, state, x, *, workspace=None):
+    """Clean pass: summed inputs and rates of every layer, :class:`~bioplastic.network.Activity`.
+
+    With a :class:`Workspace` the arrays are written into it (and are
+    overwritten by the next pass that uses the same workspace).
+    """
     inputs, rates = [], [x]
+    n_members, batch = state.n_members, x.shape[-2]
+    dtype = np.result_type(x, state.dtype)
     for k, activation in enumerate(network.activations):
-        h = affine(rates[-1], state.weights[k], state.biases[k])
+        shape = (n_members, batch, state.weights[k].shape[1])
+        h = affine(rates[-1], state.weights[k], state.biases[k], out=scratch(workspace, ("h", k), shape, dtype))
         inputs.append(h)
-        rates.append(activation(h))
+        rates.append(activation(h, out=scratch(workspace, ("x", k), shape, dtype)))
     return Activity(inputs, rates)
 
 
-def perturbation_change(network, state, activity, noise, sigma):
+def perturbation_change(network, state, activity, noise, sigma, *, workspace=None):
     """Change of every layer's rate caused by intrinsic noise ``sigma * xi``.
 
     The perturbed pass ``x~_k = f_k(W_k x~_{k-1} + b_k + sigma xi_k)`` is
@@ -116,6 +150,8 @@ def perturbation_change(network, state, activity, noise, sigma):
     ----------
     noise : list of (ndarray of shape (n_members, batch, n_k) or None)
         Unit-variance noise per layer; ``None`` for unperturbed layers.
+    workspace : Workspace, optional
+        Where to write the results (see :func:`forward`).
 
     Returns
     -------
@@ -125,14 +161,88 @@ def perturbation_change(network, state, activity, noise, sigma):
     changes = []
     dx = None
     for k, activation in enumerate(network.activations):
+        h = activity.inputs[k]
         dh = None
         if dx is not None:
-            dh = np.matmul(dx, state.weights[k].transpose(0, 2, 1))
+            dh = np.matmul(dx, state.weights[k].transpose(0, 2, 1), out=scratch(workspace, ("dh", k), h.shape, h.dtype))
         if noise[k] is not None:
-            dh = sigma * noise[k] if dh is None else dh + sigma * noise[k]
-        dx = None if dh is None else activation.difference(activity.inputs[k], dh, activity.rates[k + 1])
+            if dh is None:
+                dh = np.multiply(noise[k], sigma, out=scratch(workspace, ("dh", k), h.shape, h.dtype))
+            else:
+                dh += np.multiply(noise[k], sigma, out=scratch(workspace, ("sigma_xi", k), h.shape, h.dtype))
+        dx = None if dh is None else activation.difference(h, dh, activity.rates[k + 1], out=scratch(workspace, ("dx", k), h.shape, h.dtype))
         changes.append(dx)
     return changes
+
+
+def _member_blocks(stream_of, max_block):
+    """Split the members into blocks of at most ``max_block`` for stepping.
+
+    Blocks follow runs of members whose noise streams are consecutive (or
+    all the same), so that each block's noise is a view of the per-stream
+    noise (``slice``, or ``(stream,)`` for one stream shared by the whole
+    block); a block whose members use scattered streams gathers its noise
+    (an index array). Long runs are cut into blocks of equal size (within
+    one); when the runs are so short that following them would more than
+    double the number of blocks, the members are simply cut into equal
+    blocks.
+
+    Returns
+    -------
+    blocks : list of slice
+    streams : list of (slice or tuple or ndarray)
+    """
+    n = len(stream_of)
+    steps = np.diff(stream_of)
+    runs, start = [], 0
+    for i in range(1, n + 1):
+        if i == n or i - start >= 2 and steps[i - 1] != steps[start] or i - start == 1 and steps[i - 1] not in (0, 1):
+            runs.append((start, i))
+            start = i
+    if len(runs) > 2 * -(-n // max_block):  # scattered streams: following runs would give tiny blocks
+        runs = [(0, n)]
+    blocks, streams = [], []
+    for a, b in runs:
+        n_blocks = -(-(b - a) // max_block)
+        bounds = [a + round(j * (b - a) / n_blocks) for j in range(n_blocks + 1)]
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            idx = stream_of[lo:hi]
+            blocks.append(slice(lo, hi))
+            if len(idx) == 1 or np.all(np.diff(idx) == 1):
+                streams.append(slice(int(idx[0]), int(idx[-1]) + 1))
+            elif np.all(idx == idx[0]):
+                streams.append((int(idx[0]),))
+            else:
+                streams.append(idx)
+    return blocks, streams
+
+
+def available_cores():
+    """Number of CPU cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class single_threaded_blas:
+    """Context manager: BLAS single-threaded inside the block (restored after).
+
+    Small matrices gain nothing from BLAS threads, which mostly add
+    synchronisation (5-50x slower when the cores are busy); parallelism is
+    better spent on independent members or runs. Uses ``threadpoolctl``,
+    which handles every BLAS library loaded in the process.
+    """
+
+    def __enter__(self):
+        from threadpoolctl import threadpool_limits
+
+        self._limits = threadpool_limits(limits=1, user_api="blas")
+        return self
+
+    def __exit__(self, *exc):
+        self._limits.restore_original_limits()
+        return False
 
 
 _PREFETCH = None
@@ -171,18 +281,28 @@ class NoiseBuffer:
         Noise distribution of each layer.
     batch_size : int
     dtype : dtype
+    members : sequence of int, optional
+        Stream of each ensemble member (default: member ``i`` uses stream
+        ``i``). Members that share a stream (the same seed) share its noise,
+        which is drawn once.
     max_elements : int, default 2**18
-        Chunk size bound, in noise values per member.
+        Chunk size bound, in noise values per stream.
     prefetch : bool, default True
     """
 
-    def __init__(self, rngs, widths, kinds, batch_size, dtype, *, max_elements=2**18, prefetch=True):
+    def __init__(self, rngs, widths, kinds, batch_size, dtype, *, members=None, max_elements=2**18, prefetch=True):
         self.rngs = rngs
         self.widths = widths
         self.kinds = kinds
         self.batch_size = batch_size
         self.dtype = np.dtype(dtype)
         self.prefetch = prefetch
+        if members is None:
+            members = np.arange(len(rngs))
+        self.members = np.asarray(members, dtype=np.intp)
+        if self.members.ndim != 1 or len(self.members) == 0 or self.members.min() < 0 or self.members.max() >= len(rngs):
+            raise ValueError(f"members should index the {len(rngs)} noise streams, got {members!r}")
+        self._identity = len(self.members) == len(rngs) and bool(np.all(self.members == np.arange(len(rngs))))
         total = sum(w for w in widths if w is not None)
         self.chunk_cap = max(1, max_elements // max(1, batch_size * total))
         self._sets = {}  # chunk length -> two alternating buffer sets
@@ -207,9 +327,9 @@ class NoiseBuffer:
 
     def _buffers(self, length):
         if length not in self._sets:
-            n_members = len(self.rngs)
+            n_streams = len(self.rngs)
             self._sets[length] = [
-                [None if w is None else np.empty((n_members, length, self.batch_size, w), dtype=self.dtype) for w in self.widths]
+                [None if w is None else np.empty((n_streams, length, self.batch_size, w), dtype=self.dtype) for w in self.widths]
                 for _ in range(2)
             ]
         self._parity ^= 1
@@ -249,6 +369,16 @@ class NoiseBuffer:
 
     def next(self):
         """Return the noise of the next step: list of (ndarray of shape (n_members, batch, n_k) or None)."""
+        streams = self.next_streams()
+        if self._identity:
+            return streams
+        return [None if n is None else n[self.members] for n in streams]
+
+    def next_streams(self):
+        """Noise of the next step per stream: list of (ndarray of shape (n_streams, batch, n_k) or None).
+
+        ``next_streams()[k][members[i]]`` is member ``i``'s noise.
+        """
         if self._pos >= self._len:
             self._refill()
         pos = self._pos
@@ -256,14 +386,17 @@ class NoiseBuffer:
         return [None if buf is None else buf[:, pos] for buf in self._current]
 
     def states(self):
-        """Bit-generator states of the member streams (JSON-serialisable)."""
+        """Bit-generator states of every member's stream (JSON-serialisable; shared streams repeat)."""
         self._drain()
-        return [rng.bit_generator.state for rng in self.rngs]
+        return [self.rngs[i].bit_generator.state for i in self.members]
 
     def set_states(self, states):
+        """Restore the streams from :meth:`states` (one state per member)."""
         self._drain()
-        for rng, st in zip(self.rngs, states, strict=True):
-            rng.bit_generator.state = st
+        if len(states) != len(self.members):
+            raise ValueError(f"expected {len(self.members)} noise states (one per member), got {len(states)}")
+        for i, st in zip(self.members, states, strict=True):
+            self.rngs[i].bit_generator.state = st
 
 
 class NumpyEngine:
@@ -276,15 +409,24 @@ class NumpyEngine:
     loss : Loss
     seeds : sequence of int
         One seed per member: initial weights and noise come from independent
-        children of ``SeedSequence(seed)``.
+        children of ``SeedSequence(seed)``. Members with the same seed share
+        their initial weights and their noise (drawn once), exactly as two
+        solo runs with that seed would.
     batch_size : int
     homeostasis : SynapticScaling, optional
     dtype : dtype, default float64
     member_block : int, optional
         Members processed together in one step. By default as many as keep a
         layer's activity (``block x batch x width`` values) within about 64k
-        numbers, so the element-wise work stays in cache; results do not
-        depend on it beyond rounding.
+        numbers, so the element-wise work stays in cache; the members are
+        split into blocks of equal size (within one). Results do not depend
+        on it beyond rounding.
+    n_threads : int, optional
+        Threads that step member blocks concurrently (numpy releases the
+        interpreter lock in its array and BLAS routines, and members are
+        independent, so results do not depend on it). Default: one per
+        available core, at most one per block. Run the steps inside
+        :meth:`running` so that BLAS does not add threads of its own.
 
     Attributes
     ----------
@@ -292,9 +434,11 @@ class NumpyEngine:
         Current weights of all members.
     scaling_targets_ : list
         Synaptic-scaling targets per layer (``None`` where not scaled).
+    noise_ : NoiseBuffer or None
+        Intrinsic noise, one stream per distinct seed.
     """
 
-    def __init__(self, network, rule, loss, *, seeds, batch_size, homeostasis=None, dtype=np.float64, member_block=None):
+    def __init__(self, network, rule, loss, *, seeds, batch_size, homeostasis=None, dtype=np.float64, member_block=None, n_threads=None):
         self.network = network
         self.rule = rule
         self.loss = loss
@@ -302,8 +446,11 @@ class NumpyEngine:
         self.batch_size = batch_size
         self.homeostasis = homeostasis
         self.dtype = np.dtype(dtype)
-        streams = [member_streams(s) for s in self.seeds]
-        self.state_ = network.init_state(rngs=[s[0] for s in streams], dtype=self.dtype)
+        distinct = list(dict.fromkeys(self.seeds))
+        stream_of = np.array([distinct.index(s) for s in self.seeds], dtype=np.intp)
+        streams = [member_streams(s) for s in distinct]
+        init = network.init_state(rngs=[s[0] for s in streams], dtype=self.dtype)
+        self.state_ = init if len(distinct) == len(self.seeds) else init.take(stream_of)
         self.noise_ = None
         if rule.uses_noise:
             perturbed = rule.perturbed_layers(network)
@@ -314,13 +461,17 @@ class NumpyEngine:
                 kinds.append(pop.noise if noisy else None)
             if all(w is None for w in widths):
                 raise ValueError(f"{rule!r} needs intrinsic noise but no perturbed population of {network!r} has noise")
-            self.noise_ = NoiseBuffer([s[1] for s in streams], widths, kinds, batch_size, self.dtype)
+            self.noise_ = NoiseBuffer([s[1] for s in streams], widths, kinds, batch_size, self.dtype, members=stream_of)
         widest = max(p.n_neurons for p in network.populations[1:])
         if member_block is None:
             member_block = max(1, 2**16 // (batch_size * widest))
-        self.member_block = int(member_block)
-        n = len(self.seeds)
-        self._blocks = [slice(i, min(i + self.member_block, n)) for i in range(0, n, self.member_block)]
+        self.member_block = check_positive_int(member_block, "member_block")
+        self._blocks, self._block_streams = _member_blocks(stream_of, self.member_block)
+        if n_threads is None:
+            n_threads = available_cores()
+        self.n_threads = min(check_positive_int(n_threads, "n_threads"), len(self._blocks))
+        self._pool = None
+        self._workspaces = [Workspace() for _ in self._blocks]
         self.scaling_targets_ = None
         if homeostasis is not None:
             self.scaling_targets_ = homeostasis.initial_targets(network, self.state_)
@@ -333,19 +484,50 @@ class NumpyEngine:
         if self.noise_ is not None:
             self.noise_.start_epoch(n_steps)
 
+    def running(self):
+        """Context manager for a run of steps: BLAS single-threaded while member blocks run on threads."""
+        return single_threaded_blas() if self.n_threads > 1 else contextlib.nullcontext()
+
     def step(self, x, target, scale):
         """One plasticity step on a minibatch; ``scale`` (shape ``(n_members,)``) is each member's learning rate."""
-        noise = self.noise_.next() if self.noise_ is not None else None
+        noise = self.noise_.next_streams() if self.noise_ is not None else None
         if len(self._blocks) == 1:
-            self._apply(self.state_, self.rule.compute_updates(self.network, self.state_, x, target, self.loss, noise=noise, scale=scale))
+            self._step_block(0, x, target, scale, noise)
+        elif self.n_threads == 1:
+            for i in range(len(self._blocks)):
+                self._step_block(i, x, target, scale, noise)
         else:
-            for block in self._blocks:
-                state = NetworkState([w[block] for w in self.state_.weights], [None if b is None else b[block] for b in self.state_.biases])
-                sub_noise = None if noise is None else [None if n is None else n[block] for n in noise]
-                updates = self.rule.compute_updates(self.network, state, x, target, self.loss, noise=sub_noise, scale=scale[block])
-                self._apply(state, updates)  # views: changes land in self.state_
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(max_workers=self.n_threads, thread_name_prefix="bioplastic-members")
+            futures = [self._pool.submit(self._step_block, i, x, target, scale, noise) for i in range(len(self._blocks))]
+            for future in futures:
+                future.result()
         if self.homeostasis is not None:
             self.homeostasis.apply(self.state_, self.scaling_targets_)
+
+    def _step_block(self, i, x, target, scale, noise):
+        block, streams = self._blocks[i], self._block_streams[i]
+        if len(self._blocks) == 1:
+            state = self.state_
+        else:
+            state = NetworkState([w[block] for w in self.state_.weights], [None if b is None else b[block] for b in self.state_.biases])
+        workspace = self._workspaces[i]
+        sub_noise = None
+        if noise is not None:
+            if isinstance(streams, slice):
+                sub_noise = [None if n is None else n[streams] for n in noise]
+            elif isinstance(streams, tuple):  # one stream for the whole block: a broadcast view
+                size = block.stop - block.start
+                sub_noise = [None if n is None else np.broadcast_to(n[streams[0]], (size,) + n.shape[1:]) for n in noise]
+            else:  # scattered streams: gather the block's noise
+                sub_noise = [
+                    None if n is None else np.take(n, streams, axis=0, out=workspace.get(("noise", k), (len(streams),) + n.shape[1:], n.dtype))
+                    for k, n in enumerate(noise)
+                ]
+        updates = self.rule.compute_updates(self.network, state, x, target, self.loss, noise=sub_noise, scale=scale[block], workspace=workspace)
+        self._apply(state, updates)  # views: changes land in self.state_
 
     def apply(self, updates):
         """Add weight and bias changes to all members, then apply synaptic scaling."""
@@ -369,8 +551,11 @@ class NumpyEngine:
         if batch_size is None:
             widest = max(p.n_neurons for p in self.network.populations)
             batch_size = max(16, 2**18 // (self.n_members * widest))
-        outs = [forward(self.network, self.state_, x[i : i + batch_size]).output for i in range(0, len(x), batch_size)]
-        return np.concatenate(outs, axis=1)
+        workspace = Workspace()
+        out = np.empty((self.n_members, len(x), self.network.n_outputs), dtype=np.result_type(x, self.dtype))
+        for i in range(0, len(x), batch_size):
+            out[:, i : i + batch_size] = forward(self.network, self.state_, x[i : i + batch_size], workspace=workspace).output
+        return out
 
     def set_state(self, state):
         self.state_ = NetworkState(

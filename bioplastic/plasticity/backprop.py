@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engines.numpy import forward, outer_sum_transposed
+from ..engines.numpy import forward, outer_sum_transposed, scratch
 from ..losses import CrossEntropy
 from ..neurons import Softmax
 from .base import PlasticityRule, Updates
@@ -12,13 +12,15 @@ from .base import PlasticityRule, Updates
 __all__ = ["Backprop", "backprop_deltas", "deltas_to_updates", "output_delta"]
 
 
-def backprop_deltas(network, state, activity, output_delta, *, first_layer=0):
+def backprop_deltas(network, state, activity, output_delta, *, first_layer=0, workspace=None):
     """Backpropagate the readout's ``dL/dh_L`` to ``dL/dh_k`` for layers ``first_layer..L-1``.
 
     Parameters
     ----------
     output_delta : ndarray of shape (n_members, batch, n_out)
         ``dL/dh`` of the last layer.
+    workspace : Workspace, optional
+        Where to write the deltas (see :func:`bioplastic.engines.numpy.forward`).
 
     Returns
     -------
@@ -28,8 +30,9 @@ def backprop_deltas(network, state, activity, output_delta, *, first_layer=0):
     deltas = [None] * network.n_layers
     deltas[-1] = output_delta
     for k in range(network.n_layers - 2, first_layer - 1, -1):
-        back = np.matmul(deltas[k + 1], state.weights[k + 1])
-        deltas[k] = network.activations[k].vjp(activity.inputs[k], activity.rates[k + 1], back)
+        h = activity.inputs[k]
+        back = np.matmul(deltas[k + 1], state.weights[k + 1], out=scratch(workspace, ("back", k), h.shape, h.dtype))
+        deltas[k] = network.activations[k].vjp(h, activity.rates[k + 1], back, out=scratch(workspace, ("delta", k), h.shape, h.dtype))
     return deltas
 
 
@@ -41,11 +44,12 @@ def output_delta(network, activity, target, loss):
     return out_act.vjp(activity.inputs[-1], activity.output, loss.gradient(activity.output, target))
 
 
-def deltas_to_updates(network, activity, deltas, coefficient):
+def deltas_to_updates(network, activity, deltas, coefficient, *, workspace=None):
     """Turn per-layer ``dL/dh_k`` into weight and bias changes ``coefficient * delta_k x_{k-1}^T``.
 
     ``coefficient`` broadcasts against ``(n_members, batch, n_k)``; layers whose
-    delta is ``None`` or whose projection is not plastic get ``None``.
+    delta is ``None`` or whose projection is not plastic get ``None``. With a
+    ``workspace`` the changes are written into it.
     """
     weights, biases = [], []
     for k, proj in enumerate(network.projections):
@@ -57,9 +61,11 @@ def deltas_to_updates(network, activity, deltas, coefficient):
         n_members, batch, n_post = delta.shape
         # scaled postsynaptic factors, written straight into the (member, neuron, sample)
         # layout the GEMM wants: one pass instead of a multiply and a transposed copy
-        post = np.empty((n_members, n_post, batch), dtype=delta.dtype)
+        post = scratch(workspace, ("post", k), (n_members, n_post, batch), delta.dtype)
         np.multiply(delta.transpose(0, 2, 1), np.asarray(coefficient).transpose(0, 2, 1), out=post)
-        weights.append(outer_sum_transposed(post, activity.rates[k]))
+        pre = activity.rates[k]
+        out = scratch(workspace, ("dW", k), (n_members, n_post, pre.shape[-1]), np.result_type(post, pre))
+        weights.append(outer_sum_transposed(post, pre, out=out))
         biases.append(post.sum(axis=2) if proj.bias else None)
     return weights, biases
 
@@ -94,9 +100,9 @@ class Backprop(PlasticityRule):
         updates = self.compute_updates(network, state, x, target, loss, scale=-np.ones(state.n_members))
         return updates.weights, updates.biases
 
-    def compute_updates(self, network, state, x, target, loss, *, noise=None, scale):
-        activity = forward(network, state, x)
-        deltas = backprop_deltas(network, state, activity, output_delta(network, activity, target, loss))
+    def compute_updates(self, network, state, x, target, loss, *, noise=None, scale, workspace=None):
+        activity = forward(network, state, x, workspace=workspace)
+        deltas = backprop_deltas(network, state, activity, output_delta(network, activity, target, loss), workspace=workspace)
         coefficient = -np.asarray(scale, dtype=activity.output.dtype)[:, None, None] * self._sample_factor(x.shape[0])
-        weights, biases = deltas_to_updates(network, activity, deltas, coefficient)
+        weights, biases = deltas_to_updates(network, activity, deltas, coefficient, workspace=workspace)
         return Updates(weights, biases, activity)

@@ -62,7 +62,7 @@ class PlasticityRule:
     def _sample_factor(self, batch):
         return 1.0 / batch if self.batch_reduction == "mean" else 1.0
 
-    def compute_updates(self, network, state, x, target, loss, *, noise=None, scale):
+    def compute_updates(self, network, state, x, target, loss, *, noise=None, scale, workspace=None):
         """Return the :class:`Updates` of one step.
 
         Parameters
@@ -76,6 +76,10 @@ class PlasticityRule:
             Unit-variance intrinsic noise per layer (rules with ``uses_noise``).
         scale : ndarray of shape (n_members,)
             Learning rate of each member (0 freezes a member).
+        workspace : bioplastic.engines.numpy.Workspace, optional
+            Scratch arrays reused between steps (the numpy engine passes one
+            per member block). The returned arrays may live in it, so they
+            are valid until the next call with the same workspace.
         """
         raise NotImplementedError
 

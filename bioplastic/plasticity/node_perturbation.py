@@ -60,15 +60,15 @@ class NodePerturbation(PlasticityRule):
     def perturbed_layers(self, network):
         return layer_mask(self.layers, network)
 
-    def compute_updates(self, network, state, x, target, loss, *, noise=None, scale):
+    def compute_updates(self, network, state, x, target, loss, *, noise=None, scale, workspace=None):
         if noise is None:
             raise ValueError("NodePerturbation.compute_updates needs noise (a list of per-layer arrays)")
-        activity = forward(network, state, x)
-        changes = perturbation_change(network, state, activity, noise, self.sigma)
+        activity = forward(network, state, x, workspace=workspace)
+        changes = perturbation_change(network, state, activity, noise, self.sigma, workspace=workspace)
         loss_difference = loss.difference(activity.output, changes[-1], target)
         modulator = self.neuromodulator.signal(loss_difference, self.sigma)  # (E, B)
         coefficient = modulator * (np.asarray(scale, dtype=modulator.dtype)[:, None] * self._sample_factor(x.shape[0]))
-        weights, biases = deltas_to_updates(network, activity, noise, coefficient[:, :, None])
+        weights, biases = deltas_to_updates(network, activity, noise, coefficient[:, :, None], workspace=workspace)
         return Updates(weights, biases, activity)
 
     def describe(self):

@@ -84,23 +84,23 @@ class Reinforce(PlasticityRule):
         """What reaches each layer's synapses: ``"vector"`` for hidden layers, ``"scalar"`` for the readout."""
         return ["vector"] * (network.n_layers - 1) + ["scalar"]
 
-    def compute_updates(self, network, state, x, target, loss, *, noise=None, scale):
+    def compute_updates(self, network, state, x, target, loss, *, noise=None, scale, workspace=None):
         if noise is None or noise[-1] is None:
             raise ValueError(
                 "Reinforce.compute_updates needs intrinsic noise at the output population "
                 "(a list of per-layer arrays whose last entry is not None); "
                 f"the output population's noise is {network.populations[-1].noise!r}"
             )
-        activity = forward(network, state, x)
+        activity = forward(network, state, x, workspace=workspace)
         if not self.perturb_hidden:
             noise = [None] * (network.n_layers - 1) + [noise[-1]]
-        changes = perturbation_change(network, state, activity, noise, self.sigma)
+        changes = perturbation_change(network, state, activity, noise, self.sigma, workspace=workspace)
         loss_difference = loss.difference(activity.output, changes[-1], target)
         modulator = self.neuromodulator.signal(loss_difference, self.sigma)  # (E, B)
         estimate = -modulator[:, :, None] * noise[-1]  # estimate of dL/dh_L, (E, B, n_out)
-        deltas = backprop_deltas(network, state, activity, estimate)
+        deltas = backprop_deltas(network, state, activity, estimate, workspace=workspace)
         coefficient = -np.asarray(scale, dtype=modulator.dtype)[:, None, None] * self._sample_factor(x.shape[0])
-        weights, biases = deltas_to_updates(network, activity, deltas, coefficient)
+        weights, biases = deltas_to_updates(network, activity, deltas, coefficient, workspace=workspace)
         return Updates(weights, biases, activity)
 
     def describe(self):
