@@ -219,6 +219,7 @@ def train(
     checkpoint=None,
     checkpoint_every=10,
     eval_batch_size=None,
+    n_threads=1,
 ):
     """Train an ensemble of networks (learning rates x seeds) with one plasticity rule.
 
@@ -259,6 +260,10 @@ def train(
     eval_batch_size : int, optional
         Samples per chunk when evaluating; by default sized so the whole
         ensemble's activity in a chunk stays within about 256k numbers.
+    n_threads : int, default 1
+        Threads that step blocks of ensemble members concurrently (see
+        :class:`~bioplastic.engines.numpy.NumpyEngine`); results do not
+        depend on it.
 
     Returns
     -------
@@ -279,7 +284,7 @@ def train(
     loss = get_loss(loss)
     lrs, member_seeds = ensemble_grid(learning_rate, seeds)
 
-    engine = NumpyEngine(network, rule, loss, seeds=member_seeds, batch_size=batch_size, homeostasis=homeostasis, dtype=dtype)
+    engine = NumpyEngine(network, rule, loss, seeds=member_seeds, batch_size=batch_size, homeostasis=homeostasis, dtype=dtype, n_threads=n_threads)
     data_rng = np.random.default_rng(data_seed)
     config = to_jsonable({
         "network": network.describe(),

@@ -9,7 +9,7 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
-@pytest.mark.parametrize("name", ["np_step.py"])
+@pytest.mark.parametrize("name", ["np_step.py", "sarcos_ensemble.py"])
 def test_benchmark_quick(name, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", [name, "--quick"])
     runpy.run_path(str(BENCHMARKS / name), run_name="__main__")

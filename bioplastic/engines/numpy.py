@@ -10,7 +10,6 @@ GEMM.
 from __future__ import annotations
 
 import contextlib
-import os
 
 import numpy as np
 
@@ -24,7 +23,6 @@ __all__ = [
     "NumpyEngine",
     "Workspace",
     "affine",
-    "available_cores",
     "forward",
     "outer_sum",
     "outer_sum_transposed",
@@ -215,14 +213,6 @@ def _member_blocks(stream_of, max_block):
             else:
                 streams.append(idx)
     return blocks, streams
-
-
-def available_cores():
-    """Number of CPU cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 class single_threaded_blas:
@@ -421,12 +411,15 @@ class NumpyEngine:
         numbers, so the element-wise work stays in cache; the members are
         split into blocks of equal size (within one). Results do not depend
         on it beyond rounding.
-    n_threads : int, optional
+    n_threads : int, default 1
         Threads that step member blocks concurrently (numpy releases the
         interpreter lock in its array and BLAS routines, and members are
-        independent, so results do not depend on it). Default: one per
-        available core, at most one per block. Run the steps inside
-        :meth:`running` so that BLAS does not add threads of its own.
+        independent, so results do not depend on it); at most one per
+        block. Run the steps inside :meth:`running` so that BLAS does not
+        add threads of its own. Whether threads pay depends on the block
+        size and the machine: the many short numpy calls of a step contend
+        for the interpreter lock (``benchmarks/sarcos_ensemble.py
+        --threads N`` measures it).
 
     Attributes
     ----------
@@ -438,7 +431,7 @@ class NumpyEngine:
         Intrinsic noise, one stream per distinct seed.
     """
 
-    def __init__(self, network, rule, loss, *, seeds, batch_size, homeostasis=None, dtype=np.float64, member_block=None, n_threads=None):
+    def __init__(self, network, rule, loss, *, seeds, batch_size, homeostasis=None, dtype=np.float64, member_block=None, n_threads=1):
         self.network = network
         self.rule = rule
         self.loss = loss
@@ -467,8 +460,6 @@ class NumpyEngine:
             member_block = max(1, 2**16 // (batch_size * widest))
         self.member_block = check_positive_int(member_block, "member_block")
         self._blocks, self._block_streams = _member_blocks(stream_of, self.member_block)
-        if n_threads is None:
-            n_threads = available_cores()
         self.n_threads = min(check_positive_int(n_threads, "n_threads"), len(self._blocks))
         self._pool = None
         self._workspaces = [Workspace() for _ in self._blocks]
@@ -491,28 +482,33 @@ class NumpyEngine:
     def step(self, x, target, scale):
         """One plasticity step on a minibatch; ``scale`` (shape ``(n_members,)``) is each member's learning rate."""
         noise = self.noise_.next_streams() if self.noise_ is not None else None
-        if len(self._blocks) == 1:
-            self._step_block(0, x, target, scale, noise)
-        elif self.n_threads == 1:
-            for i in range(len(self._blocks)):
-                self._step_block(i, x, target, scale, noise)
-        else:
-            if self._pool is None:
-                from concurrent.futures import ThreadPoolExecutor
-
-                self._pool = ThreadPoolExecutor(max_workers=self.n_threads, thread_name_prefix="bioplastic-members")
-            futures = [self._pool.submit(self._step_block, i, x, target, scale, noise) for i in range(len(self._blocks))]
-            for future in futures:
-                future.result()
+        self._for_each_block(self._step_block, x, target, scale, noise)
         if self.homeostasis is not None:
             self.homeostasis.apply(self.state_, self.scaling_targets_)
 
+    def _for_each_block(self, func, *args):
+        """Call ``func(i, *args)`` for every member block ``i``, on the block threads when there are several."""
+        if self.n_threads == 1:
+            for i in range(len(self._blocks)):
+                func(i, *args)
+            return
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=self.n_threads, thread_name_prefix="bioplastic-members")
+        for future in [self._pool.submit(func, i, *args) for i in range(len(self._blocks))]:
+            future.result()
+
+    def _block_state(self, i):
+        """Member block ``i``'s weights (views)."""
+        if len(self._blocks) == 1:
+            return self.state_
+        block = self._blocks[i]
+        return NetworkState([w[block] for w in self.state_.weights], [None if b is None else b[block] for b in self.state_.biases])
+
     def _step_block(self, i, x, target, scale, noise):
         block, streams = self._blocks[i], self._block_streams[i]
-        if len(self._blocks) == 1:
-            state = self.state_
-        else:
-            state = NetworkState([w[block] for w in self.state_.weights], [None if b is None else b[block] for b in self.state_.biases])
+        state = self._block_state(i)
         workspace = self._workspaces[i]
         sub_noise = None
         if noise is not None:
@@ -545,17 +541,22 @@ class NumpyEngine:
     def predict(self, x, *, batch_size=None):
         """Outputs of every member, ``ndarray of shape (n_members, n_samples, n_out)``.
 
-        ``batch_size`` (samples per chunk) defaults to keeping each chunk's
-        activity of the whole ensemble within about 256k numbers.
+        Computed member block by member block (on the block threads), in
+        chunks of ``batch_size`` samples; the default keeps a chunk's
+        activity within about 256k numbers.
         """
+        widest = max(p.n_neurons for p in self.network.populations)
         if batch_size is None:
-            widest = max(p.n_neurons for p in self.network.populations)
-            batch_size = max(16, 2**18 // (self.n_members * widest))
-        workspace = Workspace()
+            batch_size = max(16, 2**18 // (self.member_block * widest))
         out = np.empty((self.n_members, len(x), self.network.n_outputs), dtype=np.result_type(x, self.dtype))
-        for i in range(0, len(x), batch_size):
-            out[:, i : i + batch_size] = forward(self.network, self.state_, x[i : i + batch_size], workspace=workspace).output
+        with self.running():
+            self._for_each_block(self._predict_block, x, batch_size, out)
         return out
+
+    def _predict_block(self, i, x, batch_size, out):
+        state, block, workspace = self._block_state(i), self._blocks[i], Workspace()
+        for start in range(0, len(x), batch_size):
+            out[block, start : start + batch_size] = forward(self.network, state, x[start : start + batch_size], workspace=workspace).output
 
     def set_state(self, state):
         self.state_ = NetworkState(
