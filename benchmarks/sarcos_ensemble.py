@@ -11,9 +11,10 @@ Goal: the ensemble >= 8x faster.
 
 The same run also times the matrix products of the ensemble's work alone
 (the forward, perturbed and update GEMMs of every step and the evaluation's
-forward passes, with the engine's shapes): no implementation of the same
-arithmetic on one core can beat the solo runs by more than solo time / that
-time, which the benchmark prints as the ceiling of the ratio.
+forward passes, with the engine's shapes and blocks, BLAS on one core). An
+ensemble that spends that long in its matrix products cannot beat the solo
+runs by more than solo time / that time per core used: the benchmark prints
+this ceiling next to the ratio.
 
     python benchmarks/sarcos_ensemble.py [--quick] [--epochs N] [--dtype float32] [--threads N] [--noise rademacher] [--profile]
 

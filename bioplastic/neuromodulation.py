@@ -17,7 +17,7 @@ import numpy as np
 
 from ._validation import check_choice, check_fraction, check_positive
 
-__all__ = ["BASELINES", "Neuromodulator", "clean_baseline_neuromodulator"]
+__all__ = ["BASELINES", "Neuromodulator", "check_neuromodulator"]
 
 BASELINES = ("clean", "running_average")
 
@@ -65,19 +65,14 @@ class Neuromodulator:
         return f"Neuromodulator(baseline={self.baseline!r}, decay={self.decay})"
 
 
-def clean_baseline_neuromodulator(neuromodulator, rule_name):
-    """Validate a rule's ``neuromodulator`` for the numpy engine (default: ``Neuromodulator()``).
+def check_neuromodulator(neuromodulator):
+    """Validate a rule's ``neuromodulator`` argument (default: ``Neuromodulator()``, the clean baseline).
 
-    The numpy engine's rules compute the loss difference of a perturbed and
-    a clean pass, so they need ``baseline="clean"``.
+    Which baselines an engine can run is the engine's business: the numpy
+    engine runs the clean (two-pass) baseline, the Brian2 engine both.
     """
     if neuromodulator is None:
         return Neuromodulator()
     if not isinstance(neuromodulator, Neuromodulator):
         raise TypeError(f"neuromodulator should be a Neuromodulator, got {neuromodulator!r}")
-    if neuromodulator.baseline != "clean":
-        raise ValueError(
-            f"the numpy engine's {rule_name} needs baseline='clean', got {neuromodulator.baseline!r} "
-            "(the running-average baseline is available in the Brian2 engine)"
-        )
     return neuromodulator

@@ -145,6 +145,18 @@ def test_mean_update_running_average_baseline():
     assert engine.reward_baseline_ == pytest.approx(loss, rel=0.05)
 
 
+def test_baseline_comes_from_the_rule():
+    """The rule's neuromodulator sets the engine's baseline; the engine's arguments override it."""
+    from bioplastic.neuromodulation import Neuromodulator
+
+    net, _, _ = _small_problem(seed=3, n_samples=1)
+    rule = NodePerturbation(sigma=0.01, neuromodulator=Neuromodulator(baseline="running_average", decay=0.7))
+    engine = Brian2Engine(net, rule, seed=3, **FAST)
+    assert (engine.baseline_, engine.baseline_decay_) == ("running_average", 0.7)
+    engine = Brian2Engine(net, rule, baseline="clean", seed=3, **FAST)
+    assert engine.baseline_ == "clean"
+
+
 def test_mean_update_activity_deviation():
     """Eligibility from the rate's deviation from its held recent mean (1600 trials).
 

@@ -439,6 +439,12 @@ class NumpyEngine:
         self.batch_size = batch_size
         self.homeostasis = homeostasis
         self.dtype = np.dtype(dtype)
+        neuromodulator = getattr(rule, "neuromodulator", None)
+        if neuromodulator is not None and neuromodulator.baseline != "clean":
+            raise ValueError(
+                f"the numpy engine runs {type(rule).__name__} with baseline='clean' (a perturbed and a clean pass), "
+                f"got baseline={neuromodulator.baseline!r}; the Brian2 engine runs the running-average baseline"
+            )
         distinct = list(dict.fromkeys(self.seeds))
         stream_of = np.array([distinct.index(s) for s in self.seeds], dtype=np.intp)
         streams = [member_streams(s) for s in distinct]

@@ -6,7 +6,7 @@ import numpy as np
 
 from .._validation import check_layers, check_positive, layer_mask
 from ..engines.numpy import forward, perturbation_change
-from ..neuromodulation import clean_baseline_neuromodulator
+from ..neuromodulation import check_neuromodulator
 from .backprop import deltas_to_updates
 from .base import PlasticityRule, Updates
 
@@ -37,8 +37,9 @@ class NodePerturbation(PlasticityRule):
         Projections (0 = first) whose postsynaptic populations are perturbed
         (and so learn); the paper perturbs all layers simultaneously.
     neuromodulator : Neuromodulator, optional
-        Baseline of the reward prediction error; the numpy engine supports
-        the ``"clean"`` (two-pass) baseline.
+        Baseline of the reward prediction error (default: the clean,
+        two-pass baseline). The numpy engine runs the clean baseline; the
+        Brian2 engine also runs ``baseline="running_average"``.
     batch_reduction : {"mean", "sum"}, default "mean"
 
     Notes
@@ -55,7 +56,7 @@ class NodePerturbation(PlasticityRule):
         super().__init__(batch_reduction=batch_reduction)
         self.sigma = check_positive(sigma, "sigma")
         self.layers = check_layers(layers)
-        self.neuromodulator = clean_baseline_neuromodulator(neuromodulator, "NodePerturbation")
+        self.neuromodulator = check_neuromodulator(neuromodulator)
 
     def perturbed_layers(self, network):
         return layer_mask(self.layers, network)

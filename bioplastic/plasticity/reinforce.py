@@ -6,7 +6,7 @@ import numpy as np
 
 from .._validation import check_positive
 from ..engines.numpy import forward, perturbation_change
-from ..neuromodulation import clean_baseline_neuromodulator
+from ..neuromodulation import check_neuromodulator
 from .backprop import backprop_deltas, deltas_to_updates
 from .base import PlasticityRule, Updates
 
@@ -44,8 +44,9 @@ class Reinforce(PlasticityRule):
         only, so it stays unbiased (the hidden noise is independent of
         ``xi_L``) but becomes noisier.
     neuromodulator : Neuromodulator, optional
-        Baseline of the reward prediction error; the numpy engine supports
-        the ``"clean"`` (two-pass) baseline.
+        Baseline of the reward prediction error (default: the clean,
+        two-pass baseline). The numpy engine runs the clean baseline; the
+        Brian2 engine also runs ``baseline="running_average"``.
     batch_reduction : {"mean", "sum"}, default "mean"
 
     Notes
@@ -75,7 +76,7 @@ class Reinforce(PlasticityRule):
         if not isinstance(perturb_hidden, (bool, np.bool_)):
             raise TypeError(f"perturb_hidden should be True or False, got {perturb_hidden!r}")
         self.perturb_hidden = bool(perturb_hidden)
-        self.neuromodulator = clean_baseline_neuromodulator(neuromodulator, "Reinforce")
+        self.neuromodulator = check_neuromodulator(neuromodulator)
 
     def perturbed_layers(self, network):
         return [self.perturb_hidden] * (network.n_layers - 1) + [True]
