@@ -258,8 +258,10 @@ def train(
         configuration required); a resumed run equals an uninterrupted one.
     checkpoint_every : int, default 10
     eval_batch_size : int, optional
-        Samples per chunk when evaluating; by default sized so the whole
-        ensemble's activity in a chunk stays within about 256k numbers.
+        Samples per chunk when evaluating; by default sized so that a
+        member block's activity in a chunk stays in cache (see
+        :func:`~bioplastic.engines.numpy.predict`). Members that share a seed
+        are evaluated once before training.
     n_threads : int, default 1
         Threads that step blocks of ensemble members concurrently (see
         :class:`~bioplastic.engines.numpy.NumpyEngine`); results do not

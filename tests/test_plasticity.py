@@ -56,9 +56,10 @@ def test_backprop_gradient_equals_finite_differences(hidden, readout, loss):
             np.testing.assert_allclose(grads[k], numeric, rtol=1e-5, atol=1e-8)
 
 
-def _naive_np_update(net, state, x, target, loss, noise, sigma, lr):
+def _naive_np_update(net, state, x, target, loss, noise, sigma, lr, with_biases=False):
     """Eq. 3 written literally: two full forward passes, one sample and one member at a time."""
     updates = [np.zeros_like(w) for w in state.weights]
+    bias_updates = [np.zeros_like(b) for b in state.biases]
     for e in range(state.n_members):
         for b in range(x.shape[0]):
             rates, prates = [x[b]], [x[b]]
@@ -69,7 +70,8 @@ def _naive_np_update(net, state, x, target, loss, noise, sigma, lr):
             delta = loss(prates[-1], target[b]) - loss(rates[-1], target[b])
             for k in range(net.n_layers):
                 updates[k][e] += -lr[e] / sigma * delta * np.outer(noise[k][e, b], rates[k]) / x.shape[0]
-    return updates
+                bias_updates[k][e] += -lr[e] / sigma * delta * noise[k][e, b] / x.shape[0]
+    return (updates, bias_updates) if with_biases else updates
 
 
 @pytest.mark.parametrize("hidden", ["tanh", "relu", "linear"])
@@ -81,6 +83,24 @@ def test_node_perturbation_matches_naive_two_pass_reference(hidden):
     naive = _naive_np_update(net, state, x, target, loss, noise, sigma, lr)
     for k in range(net.n_layers):
         np.testing.assert_allclose(ours.weights[k], naive[k], rtol=2e-5, atol=1e-10)
+
+
+@pytest.mark.parametrize("shared_noise", [False, True])
+@pytest.mark.parametrize("sizes", [(3, 12, 2), (6, 8, 4), (3, 10, 9, 2)])
+def test_node_perturbation_updates_and_biases_match_the_naive_reference(sizes, shared_noise):
+    """Either side may carry the per-sample factors (here the narrow input side of the wide layers), and
+    members that share one noise stream (a broadcast view, as in the engine) get all their updates from one GEMM."""
+    net, state, x, target, loss = _setup(sizes=sizes, hidden="relu", n_members=3, batch=6)
+    sigma, lr = 1e-3, np.array([0.1, 0.2, 0.3])
+    noise = _noise(np.random.default_rng(4), net, 3, x.shape[0])
+    if shared_noise:
+        noise = [np.broadcast_to(n[:1], n.shape) for n in noise]
+    ours = bp.NodePerturbation(sigma=sigma).compute_updates(net, state, x, target, loss, noise=noise, scale=lr)
+    naive_weights, naive_biases = _naive_np_update(net, state, x, target, loss, noise, sigma, lr, with_biases=True)
+    for k in range(net.n_layers):
+        np.testing.assert_allclose(ours.weights[k], naive_weights[k], rtol=2e-5, atol=1e-10)
+        np.testing.assert_allclose(ours.biases[k], naive_biases[k], rtol=2e-5, atol=1e-10)
+    assert not np.allclose(ours.weights[0][0], ours.weights[0][1])
 
 
 @pytest.mark.parametrize("n_draws", [400, 6400, 102400])

@@ -103,6 +103,66 @@ def test_member_blocks_follow_noise_streams():
     assert np.array_equal(np.concatenate(streams), order)
 
 
+def _naive_outputs(network, state, x):
+    """Reference forward pass: one sample and one member at a time, plain loops over layers."""
+    out = np.empty((state.n_members, len(x), network.n_outputs))
+    for e in range(state.n_members):
+        for n, sample in enumerate(x):
+            rate = sample
+            for k, activation in enumerate(network.activations):
+                h = state.weights[k][e] @ rate + (0 if state.biases[k] is None else state.biases[k][e])
+                rate = activation(h[None])[0]
+            out[e, n] = rate
+    return out
+
+
+@pytest.mark.parametrize("sizes,hidden,readout,bias", [
+    ((6, 9, 3), "relu", "linear", True),
+    ((6, 9, 8, 4), "tanh", "softmax", True),
+    ((5, 7, 6, 5, 2), "relu", "linear", False),
+    ((6, 4), "relu", "softmax", True),
+    ((6, 5, 3), "linear", "linear", True),
+])
+@pytest.mark.parametrize("chunk_size", [None, 1, 7, 100])
+def test_predict_equals_a_naive_forward_pass(sizes, hidden, readout, bias, chunk_size):
+    from bioplastic.engines.numpy import forward, predict
+
+    network = bp.models.mlp(sizes, hidden=hidden, readout=readout, bias=bias)
+    state = network.init_state(rngs=[np.random.default_rng(i) for i in range(5)])
+    x = np.random.default_rng(9).standard_normal((23, sizes[0]))
+    reference = _naive_outputs(network, state, x)
+    np.testing.assert_allclose(predict(network, state, x, chunk_size=chunk_size), reference, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(forward(network, state, x).output, reference, rtol=1e-12, atol=1e-14)
+    out = np.full((5, 23, sizes[-1]), np.nan)
+    assert predict(network, state, x, chunk_size=chunk_size, out=out) is out
+    np.testing.assert_allclose(out, reference, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_engine_predict_evaluates_identical_members_once(monkeypatch, n_threads):
+    """Members that share a seed are evaluated once while their weights are equal, and each on its own after."""
+    from bioplastic.engines import numpy as engine_module
+    from bioplastic.losses import SquaredError
+
+    network, rule = bp.models.mlp((6, 9, 3), hidden="relu"), bp.NodePerturbation(sigma=1e-3)
+    seeds = [4, 4, 2, 4, 2, 8]
+    engine = engine_module.NumpyEngine(network, rule, SquaredError(), seeds=seeds, batch_size=12, member_block=2, n_threads=n_threads)
+    evaluated = []
+    real_predict = engine_module.predict
+    monkeypatch.setattr(engine_module, "predict", lambda net, state, x, **kw: evaluated.append(state.n_members) or real_predict(net, state, x, **kw))
+    x = np.random.default_rng(0).standard_normal((30, 6))
+    before = engine.predict(x)
+    assert sum(evaluated) == 3  # seeds 4, 2 and 8
+    np.testing.assert_allclose(before, _naive_outputs(network, engine.state_, x), rtol=1e-12, atol=1e-14)
+    engine.start_epoch(1)
+    engine.step(x[:12], np.zeros((12, 3)), np.linspace(0.01, 0.05, len(seeds)))
+    evaluated.clear()
+    after = engine.predict(x)
+    assert sum(evaluated) == len(seeds)
+    np.testing.assert_allclose(after, _naive_outputs(network, engine.state_, x), rtol=1e-12, atol=1e-14)
+    assert not np.allclose(after[0], after[1])
+
+
 def test_engine_rejects_bad_threads_and_blocks():
     from bioplastic.engines.numpy import NumpyEngine
     from bioplastic.losses import SquaredError

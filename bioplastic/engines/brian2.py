@@ -125,7 +125,7 @@ from ..losses import SquaredError, get_loss, squared_error
 from ..network import Network, NetworkState
 from ..plasticity.base import Updates
 from ..plasticity.node_perturbation import NodePerturbation
-from .numpy import forward
+from .numpy import forward, predict
 
 __all__ = [
     "BASELINES",
@@ -562,11 +562,10 @@ class Brian2Engine:
             return None
         return float(self._sim.mod.baseline[0])
 
-    def predict(self, x, *, batch_size=2000):
-        """Steady-state outputs of the clean dynamics (the numpy forward pass), shape ``(1, n_samples, n_out)``."""
+    def predict(self, x, *, batch_size=None):
+        """Steady-state outputs of the clean dynamics (the numpy engine's evaluation), shape ``(1, n_samples, n_out)``."""
         x = check_finite_array(x, "x", ndim=2, dtype=np.float64)
-        outs = [forward(self.network, self.state_, x[i : i + batch_size]).output for i in range(0, len(x), batch_size)]
-        return np.concatenate(outs, axis=1)
+        return predict(self.network, self.state_, x, chunk_size=batch_size)
 
     # ------------------------------------------------------------------ simulation
     def _check_samples(self, x, target):

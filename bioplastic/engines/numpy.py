@@ -27,6 +27,7 @@ __all__ = [
     "outer_sum",
     "outer_sum_transposed",
     "perturbation_change",
+    "predict",
     "scratch",
     "single_threaded_blas",
 ]
@@ -136,6 +137,78 @@ def forward(network, state, x, *, workspace=None):
     return Activity(inputs, rates)
 
 
+def predict(network, state, x, *, chunk_size=None, out=None):
+    """Outputs of every member for many samples (the clean forward pass, for evaluation).
+
+    Each layer is one matrix product per member with the bias folded in (a
+    row of ones appended to the presynaptic rates), so a layer costs its
+    GEMM and one activation pass; the first layer, whose input all members
+    share, is a single GEMM against all members' weights. Samples are taken
+    in chunks small enough for the activity to stay in cache. Equal to
+    :func:`forward` up to rounding (the bias is summed in another order).
+
+    Parameters
+    ----------
+    network : Network
+    state : NetworkState
+    x : ndarray of shape (n_samples, n_in)
+    chunk_size : int, optional
+        Samples per chunk; by default as many as keep one layer's activity
+        (``n_members x chunk x width`` values) within about 64k numbers.
+    out : ndarray of shape (n_members, n_samples, n_out), optional
+        Where to write the outputs.
+
+    Returns
+    -------
+    ndarray of shape (n_members, n_samples, n_out)
+    """
+    n_members, n_samples = state.n_members, len(x)
+    dtype = np.result_type(x, state.dtype)
+    widths = [p.n_neurons for p in network.populations]
+    if out is None:
+        out = np.empty((n_members, n_samples, widths[-1]), dtype=dtype)
+    if chunk_size is None:
+        chunk_size = max(16, 2**16 // (n_members * max(widths[1:])))
+    chunk_size = min(chunk_size, max(n_samples, 1))
+    has_bias = [b is not None for b in state.biases]
+    # weights transposed to (member, pre, post), the bias as one more presynaptic row
+    folded = []
+    for w, b in zip(state.weights, state.biases, strict=True):
+        f = np.empty((n_members, w.shape[2] + (b is not None), w.shape[1]), dtype=dtype)
+        f[:, : w.shape[2]] = w.transpose(0, 2, 1)
+        if b is not None:
+            f[:, w.shape[2]] = b
+        folded.append(f)
+    first = np.ascontiguousarray(folded[0].transpose(1, 0, 2)).reshape(folded[0].shape[1], n_members * widths[1])
+    x_in = np.ones((chunk_size, widths[0] + has_bias[0]), dtype=dtype)
+    h_first = np.empty((chunk_size, n_members * widths[1]), dtype=dtype)
+    # rates of each hidden layer with a column of ones for the next bias; the first in the
+    # (sample, member, neuron) layout of its GEMM, the others (member, sample, neuron)
+    rates = [np.ones((chunk_size, n_members, widths[1] + has_bias[1]) if k == 0 else (n_members, chunk_size, widths[k + 1] + has_bias[k + 1]),
+                     dtype=dtype) for k in range(network.n_layers - 1)]
+    h_hidden = [np.empty((n_members, chunk_size, widths[k + 1]), dtype=dtype) for k in range(1, network.n_layers - 1)]
+    last = network.n_layers - 1
+    for start in range(0, n_samples, chunk_size):
+        rows = slice(start, min(start + chunk_size, n_samples))
+        m = rows.stop - rows.start
+        x_in[:m, : widths[0]] = x[rows]
+        h = np.matmul(x_in[:m], first, out=h_first[:m]).reshape(m, n_members, widths[1])
+        for k, activation in enumerate(network.activations):
+            if k == 1:
+                h = np.matmul(rates[0][:m].transpose(1, 0, 2), folded[1], out=out[:, rows] if k == last else h_hidden[0][:, :m])
+            elif k > 1:
+                h = np.matmul(rates[k - 1][:, :m], folded[k], out=out[:, rows] if k == last else h_hidden[k - 1][:, :m])
+            if k == last:
+                destination = out[:, rows]
+                h = h.transpose(1, 0, 2) if k == 0 else h
+            else:
+                destination = rates[k][:m, :, : widths[1]] if k == 0 else rates[k][:, :m, : widths[k + 1]]
+            result = activation(h, out=destination)
+            if result is not destination:  # activations that return their input (linear)
+                np.copyto(destination, result)
+    return out
+
+
 def perturbation_change(network, state, activity, noise, sigma, *, workspace=None):
     """Change of every layer's rate caused by intrinsic noise ``sigma * xi``.
 
@@ -164,13 +237,30 @@ def perturbation_change(network, state, activity, noise, sigma, *, workspace=Non
         if dx is not None:
             dh = np.matmul(dx, state.weights[k].transpose(0, 2, 1), out=scratch(workspace, ("dh", k), h.shape, h.dtype))
         if noise[k] is not None:
-            if dh is None:
-                dh = np.multiply(noise[k], sigma, out=scratch(workspace, ("dh", k), h.shape, h.dtype))
+            if noise[k].strides[0] == 0 and len(noise[k]) > 1:  # one stream shared by the block: scale it once
+                shared = np.multiply(noise[k][0], sigma, out=scratch(workspace, ("sigma_xi", k), h.shape[1:], h.dtype))
+                sigma_xi = np.broadcast_to(shared, h.shape)
             else:
-                dh += np.multiply(noise[k], sigma, out=scratch(workspace, ("sigma_xi", k), h.shape, h.dtype))
+                sigma_xi = np.multiply(noise[k], sigma, out=scratch(workspace, ("sigma_xi", k), h.shape, h.dtype))
+            if dh is None:
+                dh = sigma_xi
+            else:
+                dh += sigma_xi
         dx = None if dh is None else activation.difference(h, dh, activity.rates[k + 1], out=scratch(workspace, ("dx", k), h.shape, h.dtype))
         changes.append(dx)
     return changes
+
+
+def _even_bounds(n, max_block, *, start=0):
+    """``(lo, hi)`` of the fewest blocks of at most ``max_block`` that cover ``start .. start + n`` (sizes within one)."""
+    n_blocks = -(-n // max_block)
+    bounds = [start + round(j * n / n_blocks) for j in range(n_blocks + 1)]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def _state_view(state, block):
+    """The members ``block`` (a slice) of ``state``, as views."""
+    return NetworkState([w[block] for w in state.weights], [None if b is None else b[block] for b in state.biases])
 
 
 def _member_blocks(stream_of, max_block):
@@ -201,9 +291,7 @@ def _member_blocks(stream_of, max_block):
         runs = [(0, n)]
     blocks, streams = [], []
     for a, b in runs:
-        n_blocks = -(-(b - a) // max_block)
-        bounds = [a + round(j * (b - a) / n_blocks) for j in range(n_blocks + 1)]
-        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        for lo, hi in _even_bounds(b - a, max_block, start=a):
             idx = stream_of[lo:hi]
             blocks.append(slice(lo, hi))
             if len(idx) == 1 or np.all(np.diff(idx) == 1):
@@ -466,6 +554,8 @@ class NumpyEngine:
             member_block = max(1, 2**16 // (batch_size * widest))
         self.member_block = check_positive_int(member_block, "member_block")
         self._blocks, self._block_streams = _member_blocks(stream_of, self.member_block)
+        # first member with the same seed (members that may still be identical), or None
+        self._first_of = None if len(distinct) == len(self.seeds) else np.array([self.seeds.index(s) for s in self.seeds], dtype=np.intp)
         self.n_threads = min(check_positive_int(n_threads, "n_threads"), len(self._blocks))
         self._pool = None
         self._workspaces = [Workspace() for _ in self._blocks]
@@ -488,33 +578,26 @@ class NumpyEngine:
     def step(self, x, target, scale):
         """One plasticity step on a minibatch; ``scale`` (shape ``(n_members,)``) is each member's learning rate."""
         noise = self.noise_.next_streams() if self.noise_ is not None else None
-        self._for_each_block(self._step_block, x, target, scale, noise)
+        self._for_each_block(len(self._blocks), self._step_block, x, target, scale, noise)
         if self.homeostasis is not None:
             self.homeostasis.apply(self.state_, self.scaling_targets_)
 
-    def _for_each_block(self, func, *args):
-        """Call ``func(i, *args)`` for every member block ``i``, on the block threads when there are several."""
-        if self.n_threads == 1:
-            for i in range(len(self._blocks)):
+    def _for_each_block(self, n_blocks, func, *args):
+        """Call ``func(i, *args)`` for ``i`` in ``range(n_blocks)``, on the block threads when there are several."""
+        if self.n_threads == 1 or n_blocks == 1:
+            for i in range(n_blocks):
                 func(i, *args)
             return
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
             self._pool = ThreadPoolExecutor(max_workers=self.n_threads, thread_name_prefix="bioplastic-members")
-        for future in [self._pool.submit(func, i, *args) for i in range(len(self._blocks))]:
+        for future in [self._pool.submit(func, i, *args) for i in range(n_blocks)]:
             future.result()
-
-    def _block_state(self, i):
-        """Member block ``i``'s weights (views)."""
-        if len(self._blocks) == 1:
-            return self.state_
-        block = self._blocks[i]
-        return NetworkState([w[block] for w in self.state_.weights], [None if b is None else b[block] for b in self.state_.biases])
 
     def _step_block(self, i, x, target, scale, noise):
         block, streams = self._blocks[i], self._block_streams[i]
-        state = self._block_state(i)
+        state = self.state_ if len(self._blocks) == 1 else _state_view(self.state_, block)
         workspace = self._workspaces[i]
         sub_noise = None
         if noise is not None:
@@ -547,22 +630,26 @@ class NumpyEngine:
     def predict(self, x, *, batch_size=None):
         """Outputs of every member, ``ndarray of shape (n_members, n_samples, n_out)``.
 
-        Computed member block by member block (on the block threads), in
-        chunks of ``batch_size`` samples; the default keeps a chunk's
-        activity within about 256k numbers.
+        Computed member block by member block (on the block threads) by
+        :func:`predict`, in chunks of ``batch_size`` samples (default: sized
+        to the block). Members that share a seed and still have identical
+        weights (before the first step) are evaluated once.
         """
-        widest = max(p.n_neurons for p in self.network.populations)
-        if batch_size is None:
-            batch_size = max(16, 2**18 // (self.member_block * widest))
-        out = np.empty((self.n_members, len(x), self.network.n_outputs), dtype=np.result_type(x, self.dtype))
+        state, copies = self.state_, None
+        if self._first_of is not None and all(
+            np.array_equal(a, a[self._first_of]) for a in self.state_.weights + self.state_.biases if a is not None
+        ):
+            distinct, copies = np.unique(self._first_of, return_inverse=True)
+            state = self.state_.take(distinct)
+        blocks = self._blocks if copies is None else [slice(lo, hi) for lo, hi in _even_bounds(state.n_members, self.member_block)]
+        out = np.empty((state.n_members, len(x), self.network.n_outputs), dtype=np.result_type(x, self.dtype))
         with self.running():
-            self._for_each_block(self._predict_block, x, batch_size, out)
-        return out
+            self._for_each_block(len(blocks), self._predict_block, state, blocks, x, batch_size, out)
+        return out if copies is None else out[copies]
 
-    def _predict_block(self, i, x, batch_size, out):
-        state, block, workspace = self._block_state(i), self._blocks[i], Workspace()
-        for start in range(0, len(x), batch_size):
-            out[block, start : start + batch_size] = forward(self.network, state, x[start : start + batch_size], workspace=workspace).output
+    def _predict_block(self, i, state, blocks, x, batch_size, out):
+        block = blocks[i]
+        predict(self.network, _state_view(state, block), x, chunk_size=batch_size, out=out[block])
 
     def set_state(self, state):
         self.state_ = NetworkState(

@@ -49,25 +49,61 @@ def deltas_to_updates(network, activity, deltas, coefficient, *, workspace=None)
 
     ``coefficient`` broadcasts against ``(n_members, batch, n_k)``; layers whose
     delta is ``None`` or whose projection is not plastic get ``None``. With a
-    ``workspace`` the changes are written into it.
+    ``workspace`` the changes are written into it (they may be views).
+
+    ``sum_b c_b delta_b x_b^T`` is one GEMM per member with the per-sample
+    factors ``c_b`` multiplied into whichever side has fewer values: the
+    postsynaptic ``delta`` or the presynaptic ``x`` (with the bias as a
+    column of ones, so the bias change comes out of the same GEMM). When
+    every member of the block shares its delta (members with one noise
+    stream) and its input, all members' changes are a single GEMM.
     """
+    coefficient = np.asarray(coefficient)
     weights, biases = [], []
     for k, proj in enumerate(network.projections):
         if deltas[k] is None or not proj.plastic:
             weights.append(None)
             biases.append(None)
             continue
-        delta = deltas[k]
+        delta, pre = deltas[k], activity.rates[k]
         n_members, batch, n_post = delta.shape
-        # scaled postsynaptic factors, written straight into the (member, neuron, sample)
-        # layout the GEMM wants: one pass instead of a multiply and a transposed copy
-        post = scratch(workspace, ("post", k), (n_members, n_post, batch), delta.dtype)
-        np.multiply(delta.transpose(0, 2, 1), np.asarray(coefficient).transpose(0, 2, 1), out=post)
-        pre = activity.rates[k]
-        out = scratch(workspace, ("dW", k), (n_members, n_post, pre.shape[-1]), np.result_type(post, pre))
-        weights.append(outer_sum_transposed(post, pre, out=out))
-        biases.append(post.sum(axis=2) if proj.bias else None)
+        if coefficient.shape[-2] == batch > 1 and pre.shape[-1] + proj.bias < n_post:
+            w, b = _presynaptic_scaled_update(delta, pre, coefficient[..., 0], proj.bias, workspace, k)
+        else:
+            # scaled postsynaptic factors, written straight into the (member, neuron, sample)
+            # layout the GEMM wants: one pass instead of a multiply and a transposed copy
+            post = scratch(workspace, ("post", k), (n_members, n_post, batch), delta.dtype)
+            np.multiply(delta.transpose(0, 2, 1), coefficient.transpose(0, 2, 1), out=post)
+            out = scratch(workspace, ("dW", k), (n_members, n_post, pre.shape[-1]), np.result_type(post, pre))
+            w, b = outer_sum_transposed(post, pre, out=out), post.sum(axis=2) if proj.bias else None
+        weights.append(w)
+        biases.append(b)
     return weights, biases
+
+
+def _presynaptic_scaled_update(delta, pre, coefficient, bias, workspace, k):
+    """``sum_b c_b delta_b x_b^T`` (and ``sum_b c_b delta_b``) with ``c_b`` multiplied into ``x_b``; see :func:`deltas_to_updates`."""
+    n_members, batch, n_post = delta.shape
+    n_pre = pre.shape[-1]
+    n_cols = n_pre + bool(bias)
+    dtype = np.result_type(delta, pre, coefficient)
+    coefficient = np.broadcast_to(coefficient, (n_members, batch))
+    if n_members > 1 and delta.strides[0] == 0 and pre.ndim == 2:
+        # one delta and one input for the whole block: delta^T [c_1 x | c_2 x | ...], one GEMM
+        scaled = scratch(workspace, ("scaled_pre", k), (batch, n_members, n_cols), dtype)
+        np.multiply(coefficient.T[:, :, None], pre[:, None, :], out=scaled[:, :, :n_pre])
+        if bias:
+            scaled[:, :, n_pre] = coefficient.T
+        full = scratch(workspace, ("dW", k), (n_post, n_members, n_cols), dtype)
+        np.matmul(delta[0].T, scaled.reshape(batch, n_members * n_cols), out=full.reshape(n_post, n_members * n_cols))
+        full = full.transpose(1, 0, 2)
+    else:
+        scaled = scratch(workspace, ("scaled_pre", k), (n_members, batch, n_cols), dtype)
+        np.multiply(coefficient[:, :, None], pre, out=scaled[:, :, :n_pre])
+        if bias:
+            scaled[:, :, n_pre] = coefficient
+        full = np.matmul(delta.transpose(0, 2, 1), scaled, out=scratch(workspace, ("dW", k), (n_members, n_post, n_cols), dtype))
+    return full[:, :, :n_pre], full[:, :, n_pre] if bias else None
 
 
 class Backprop(PlasticityRule):
