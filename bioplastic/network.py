@@ -50,8 +50,11 @@ class NetworkState:
 
     def member(self, index):
         """Return member ``index`` as a one-member state (a copy)."""
-        sl = slice(index, index + 1)
-        return NetworkState([w[sl].copy() for w in self.weights], [None if b is None else b[sl].copy() for b in self.biases])
+        return self.view(slice(index, index + 1)).copy()
+
+    def view(self, members):
+        """Return the members ``members`` (a slice) as a state of views: writes land in this state."""
+        return NetworkState([w[members] for w in self.weights], [None if b is None else b[members] for b in self.biases])
 
     def take(self, indices):
         """Return the members ``indices`` (a sequence of int; repeats allowed) as a new state (copies)."""

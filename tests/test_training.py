@@ -163,6 +163,18 @@ def test_engine_predict_evaluates_identical_members_once(monkeypatch, n_threads)
     assert not np.allclose(after[0], after[1])
 
 
+def test_network_state_views_and_member_copies():
+    state = bp.models.mlp((4, 5, 2)).init_state(rngs=[np.random.default_rng(i) for i in range(4)])
+    view, member = state.view(slice(1, 3)), state.member(2)
+    assert view.n_members == 2 and member.n_members == 1
+    np.testing.assert_array_equal(member.weights[0][0], state.weights[0][2])
+    view.weights[0][1] += 1.0  # a view: lands in member 2 of the state
+    view.biases[1][0] = 7.0
+    np.testing.assert_array_equal(state.weights[0][2], member.weights[0][0] + 1.0)
+    assert np.all(state.biases[1][1] == 7.0)
+    assert not np.shares_memory(member.weights[0], state.weights[0])  # member is a copy
+
+
 def test_engine_rejects_bad_threads_and_blocks():
     from bioplastic.engines.numpy import NumpyEngine
     from bioplastic.losses import SquaredError

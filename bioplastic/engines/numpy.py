@@ -29,6 +29,7 @@ __all__ = [
     "perturbation_change",
     "predict",
     "scratch",
+    "shared_member",
     "single_threaded_blas",
 ]
 
@@ -59,6 +60,15 @@ def scratch(workspace, name, shape, dtype):
     if workspace is None:
         return np.empty(shape, dtype=dtype)
     return workspace.get(name, tuple(shape), np.dtype(dtype))
+
+
+def shared_member(array):
+    """The one array all members share when ``array`` (members first) is a broadcast view of it, else ``None``.
+
+    Members of a block that use one noise stream get its noise as such a
+    view; work that depends on the noise alone is then done once.
+    """
+    return array[0] if len(array) > 1 and array.strides[0] == 0 else None
 
 
 def affine(x, weights, bias=None, *, out=None):
@@ -194,10 +204,9 @@ def predict(network, state, x, *, chunk_size=None, out=None):
         x_in[:m, : widths[0]] = x[rows]
         h = np.matmul(x_in[:m], first, out=h_first[:m]).reshape(m, n_members, widths[1])
         for k, activation in enumerate(network.activations):
-            if k == 1:
-                h = np.matmul(rates[0][:m].transpose(1, 0, 2), folded[1], out=out[:, rows] if k == last else h_hidden[0][:, :m])
-            elif k > 1:
-                h = np.matmul(rates[k - 1][:, :m], folded[k], out=out[:, rows] if k == last else h_hidden[k - 1][:, :m])
+            if k > 0:
+                pre = rates[0][:m].transpose(1, 0, 2) if k == 1 else rates[k - 1][:, :m]
+                h = np.matmul(pre, folded[k], out=out[:, rows] if k == last else h_hidden[k - 1][:, :m])
             if k == last:
                 destination = out[:, rows]
                 h = h.transpose(1, 0, 2) if k == 0 else h
@@ -237,9 +246,9 @@ def perturbation_change(network, state, activity, noise, sigma, *, workspace=Non
         if dx is not None:
             dh = np.matmul(dx, state.weights[k].transpose(0, 2, 1), out=scratch(workspace, ("dh", k), h.shape, h.dtype))
         if noise[k] is not None:
-            if noise[k].strides[0] == 0 and len(noise[k]) > 1:  # one stream shared by the block: scale it once
-                shared = np.multiply(noise[k][0], sigma, out=scratch(workspace, ("sigma_xi", k), h.shape[1:], h.dtype))
-                sigma_xi = np.broadcast_to(shared, h.shape)
+            shared = shared_member(noise[k])
+            if shared is not None:  # one stream for the whole block: scale it once
+                sigma_xi = np.broadcast_to(np.multiply(shared, sigma, out=scratch(workspace, ("sigma_xi", k), h.shape[1:], h.dtype)), h.shape)
             else:
                 sigma_xi = np.multiply(noise[k], sigma, out=scratch(workspace, ("sigma_xi", k), h.shape, h.dtype))
             if dh is None:
@@ -256,11 +265,6 @@ def _even_bounds(n, max_block, *, start=0):
     n_blocks = -(-n // max_block)
     bounds = [start + round(j * n / n_blocks) for j in range(n_blocks + 1)]
     return list(zip(bounds[:-1], bounds[1:], strict=True))
-
-
-def _state_view(state, block):
-    """The members ``block`` (a slice) of ``state``, as views."""
-    return NetworkState([w[block] for w in state.weights], [None if b is None else b[block] for b in state.biases])
 
 
 def _member_blocks(stream_of, max_block):
@@ -597,7 +601,7 @@ class NumpyEngine:
 
     def _step_block(self, i, x, target, scale, noise):
         block, streams = self._blocks[i], self._block_streams[i]
-        state = self.state_ if len(self._blocks) == 1 else _state_view(self.state_, block)
+        state = self.state_ if len(self._blocks) == 1 else self.state_.view(block)
         workspace = self._workspaces[i]
         sub_noise = None
         if noise is not None:
@@ -649,7 +653,7 @@ class NumpyEngine:
 
     def _predict_block(self, i, state, blocks, x, batch_size, out):
         block = blocks[i]
-        predict(self.network, _state_view(state, block), x, chunk_size=batch_size, out=out[block])
+        predict(self.network, state.view(block), x, chunk_size=batch_size, out=out[block])
 
     def set_state(self, state):
         self.state_ = NetworkState(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engines.numpy import forward, outer_sum_transposed, scratch
+from ..engines.numpy import forward, outer_sum_transposed, scratch, shared_member
 from ..losses import CrossEntropy
 from ..neurons import Softmax
 from .base import PlasticityRule, Updates
@@ -88,14 +88,15 @@ def _presynaptic_scaled_update(delta, pre, coefficient, bias, workspace, k):
     n_cols = n_pre + bool(bias)
     dtype = np.result_type(delta, pre, coefficient)
     coefficient = np.broadcast_to(coefficient, (n_members, batch))
-    if n_members > 1 and delta.strides[0] == 0 and pre.ndim == 2:
+    shared = shared_member(delta) if pre.ndim == 2 else None
+    if shared is not None:
         # one delta and one input for the whole block: delta^T [c_1 x | c_2 x | ...], one GEMM
         scaled = scratch(workspace, ("scaled_pre", k), (batch, n_members, n_cols), dtype)
         np.multiply(coefficient.T[:, :, None], pre[:, None, :], out=scaled[:, :, :n_pre])
         if bias:
             scaled[:, :, n_pre] = coefficient.T
         full = scratch(workspace, ("dW", k), (n_post, n_members, n_cols), dtype)
-        np.matmul(delta[0].T, scaled.reshape(batch, n_members * n_cols), out=full.reshape(n_post, n_members * n_cols))
+        np.matmul(shared.T, scaled.reshape(batch, n_members * n_cols), out=full.reshape(n_post, n_members * n_cols))
         full = full.transpose(1, 0, 2)
     else:
         scaled = scratch(workspace, ("scaled_pre", k), (n_members, batch, n_cols), dtype)
