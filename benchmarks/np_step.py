@@ -2,7 +2,9 @@
 
 The floor is the time of the matrix products one NP step needs at the same
 shapes (clean forward pass, the perturbed pass's upper layer, the two weight
-updates), measured in the same run. Goal: NP epoch <= 1.5x the floor.
+updates), measured in the same run with as many BLAS threads as the engine
+uses (its thread policy: ``bioplastic._threads``). Goal: NP epoch <= 1.5x
+the floor. The benchmark prints the BLAS and its kernels.
 
     python benchmarks/np_step.py [--quick] [--steps N]
 
@@ -19,43 +21,56 @@ import time
 import numpy as np
 
 import bioplastic as bp
+from bioplastic._threads import blas_description, blas_limit, current_blas_threads
 from bioplastic.engines.numpy import NumpyEngine
 
 SIZES = (784, 300, 10)
 BATCH = 100
 
 
-def gemm_floor(n_steps, rng, dtype):
-    """Seconds for the matrix products of ``n_steps`` NP steps."""
+def gemm_floor(n_steps, rng, dtype, blas_threads=1):
+    """Seconds for the matrix products of ``n_steps`` NP steps (``blas_threads`` BLAS threads at most)."""
     x = rng.standard_normal((BATCH, SIZES[0])).astype(dtype)
     w1 = rng.standard_normal((SIZES[1], SIZES[0])).astype(dtype)
     w2 = rng.standard_normal((SIZES[2], SIZES[1])).astype(dtype)
     h = rng.standard_normal((BATCH, SIZES[1])).astype(dtype)
     g1 = rng.standard_normal((SIZES[1], BATCH)).astype(dtype)
     g2 = rng.standard_normal((SIZES[2], BATCH)).astype(dtype)
-    start = time.perf_counter()
-    for _ in range(n_steps):
-        x @ w1.T  # clean first layer (reused by the perturbed pass)
-        h @ w2.T  # clean second layer
-        h @ w2.T  # perturbed second layer (propagated difference)
-        g1 @ x  # first-layer update: sum over samples of outer products
-        g2 @ h  # second-layer update
-    return time.perf_counter() - start
+    with blas_limit(blas_threads):
+        start = time.perf_counter()
+        for _ in range(n_steps):
+            x @ w1.T  # clean first layer (reused by the perturbed pass)
+            h @ w2.T  # clean second layer
+            h @ w2.T  # perturbed second layer (propagated difference)
+            g1 @ x  # first-layer update: sum over samples of outer products
+            g2 @ h  # second-layer update
+        return time.perf_counter() - start
+
+
+def _engine(dtype, seed=0):
+    net = bp.models.mlp(SIZES, hidden="relu", readout="softmax")
+    return NumpyEngine(net, bp.NodePerturbation(sigma=1e-4, batch_reduction="sum"), bp.SquaredError(),
+                       seeds=[seed], batch_size=BATCH, dtype=dtype)
+
+
+def engine_blas_threads(dtype):
+    """BLAS threads the engine runs its steps with (its thread plan, within the process's current limit)."""
+    with _engine(dtype).running():
+        return current_blas_threads() or 1
 
 
 def np_epoch(x, y, n_steps, dtype, seed=0):
     """Seconds for ``n_steps`` NP steps (forward, perturbed pass, updates) of the engine."""
-    net = bp.models.mlp(SIZES, hidden="relu", readout="softmax")
-    engine = NumpyEngine(net, bp.NodePerturbation(sigma=1e-4, batch_reduction="sum"), bp.SquaredError(),
-                         seeds=[seed], batch_size=BATCH, dtype=dtype)
+    engine = _engine(dtype, seed)
     scale = np.array([1e-3], dtype=dtype)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(x))
     engine.start_epoch(n_steps)
     start = time.perf_counter()
-    for i in range(n_steps):
-        idx = order[(i * BATCH) % len(x): (i * BATCH) % len(x) + BATCH]
-        engine.step(x[idx], y[idx], scale)
+    with engine.running():
+        for i in range(n_steps):
+            idx = order[(i * BATCH) % len(x): (i * BATCH) % len(x) + BATCH]
+            engine.step(x[idx], y[idx], scale)
     return time.perf_counter() - start
 
 
@@ -73,12 +88,17 @@ def main(argv=None):
     x = rng.random((n, SIZES[0]), dtype=dtype)
     y = np.eye(SIZES[-1], dtype=dtype)[rng.integers(0, SIZES[-1], n)]
 
+    threads = engine_blas_threads(dtype)
     floors, epochs = [], []
     for _ in range(repeats):  # interleaved, best of each: robust to load from other processes
-        floors.append(gemm_floor(n_steps, rng, dtype))
+        floors.append(gemm_floor(n_steps, rng, dtype, threads))
         epochs.append(np_epoch(x, y, n_steps, dtype))
     floor, epoch = min(floors), min(epochs)
+    blas, hint = blas_description()
     print(f"784-300-10 MLP, batch {BATCH}, float32, {n_steps} steps (random data of MNIST's shape)")
+    print(f"{blas}; the engine's steps and the floor use {threads} BLAS thread(s)")
+    if hint:
+        print(f"hint: {hint}")
     print(f"GEMM floor:     {floor * 1e3:9.1f} ms  ({floor / n_steps * 1e6:7.1f} us/step)")
     print(f"NP epoch:       {epoch * 1e3:9.1f} ms  ({epoch / n_steps * 1e6:7.1f} us/step)")
     print(f"ratio NP/floor: {epoch / floor:9.2f}   (goal <= 1.5)")

@@ -41,6 +41,7 @@ import time
 import numpy as np
 
 import bioplastic as bp
+from bioplastic._threads import blas_description
 from bioplastic.tasks import DatasetTask
 
 SIZES = (21, 100, 7)
@@ -113,31 +114,6 @@ def matrix_product_floor(task, n_members, n_epochs, dtype, block=4):
                 xc = eval_x[i : i + chunk]
                 np.matmul(np.matmul(xc, w1), w2)
         return time.perf_counter() - start
-
-
-def blas_description():
-    """The BLAS behind numpy, its version and kernels, and a hint when the environment pins OpenBLAS below the CPU's AVX-512."""
-    from threadpoolctl import threadpool_info
-
-    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
-    if not blas:
-        return "BLAS: unknown", None
-    info = blas[0]
-    text = f"BLAS: {info.get('internal_api')} {info.get('version') or ''}, {info.get('architecture') or 'unknown'} kernels".replace("  ", " ")
-    hint = None
-    coretype = os.environ.get("OPENBLAS_CORETYPE")
-    if coretype:
-        text += f" (OPENBLAS_CORETYPE={coretype} in the environment)"
-    if info.get("internal_api") == "openblas" and info.get("architecture") in ("Haswell", "Zen") and coretype:
-        try:
-            with open("/proc/cpuinfo") as f:
-                flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-        except OSError:
-            flags = []
-        if {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= set(flags):
-            hint = ("this CPU has AVX-512, which the pinned OpenBLAS kernels leave unused; "
-                    "env -u OPENBLAS_CORETYPE python benchmarks/sarcos_ensemble.py lets OpenBLAS choose its AVX-512 kernels")
-    return text, hint
 
 
 def _profile(func, *args):

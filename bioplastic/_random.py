@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["make_rng", "member_streams"]
+__all__ = ["make_rng", "member_streams", "rule_stream"]
 
 
 def make_rng(seed=None):
@@ -37,3 +37,15 @@ def member_streams(seed):
         raise ValueError(f"member seeds should be non-negative integers, got {seed!r}")
     init_seq, noise_seq = np.random.SeedSequence(int(seed)).spawn(2)
     return np.random.default_rng(init_seq), np.random.default_rng(noise_seq)
+
+
+def rule_stream(seed):
+    """Return the generator of one ensemble member's plasticity-rule state (feedback matrices and the like).
+
+    A third child of ``numpy.random.SeedSequence(seed)``, independent of the
+    member's initial weights and noise (:func:`member_streams` uses the first
+    two children, which it keeps).
+    """
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"member seeds should be non-negative integers, got {seed!r}")
+    return np.random.default_rng(np.random.SeedSequence(int(seed)).spawn(3)[2])

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import numbers
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -32,6 +31,7 @@ import numpy as np
 
 from ._random import make_rng
 from ._validation import check_choice, check_positive, check_positive_int
+from .io import copy_pair, remove_pair
 from .losses import get_loss
 
 __all__ = [
@@ -243,8 +243,7 @@ def _checkpoint_epoch(stem):
 
 
 def _copy_checkpoint(src, dst):
-    for suffix in (".npz", ".json"):
-        shutil.copyfile(str(src) + suffix, str(dst) + suffix)
+    copy_pair(src, dst)
 
 
 def _check_stem(path):
@@ -348,8 +347,7 @@ def train_until(network, rule, task, *, target, max_epochs, learning_rate, seeds
             if 0 < start < epoch and Path(str(prev) + ".json").exists():
                 _copy_checkpoint(prev, stem)
             else:  # replay from the start (rare: a member diverged after the chunk began)
-                for suffix in (".npz", ".json"):
-                    Path(str(stem) + suffix).unlink(missing_ok=True)
+                remove_pair(stem)
             history = train(network, rule, task, n_epochs=epoch, checkpoint=stem, **kwargs)
     history.reached_ = epoch is not None
     return history

@@ -106,7 +106,9 @@ def _parser():
 
     p = sub.add_parser("run", help="run the experiment described by a TOML configuration file")
     p.add_argument("config", help="path to CONFIG.toml")
-    p.add_argument("--out", default="results", help="output folder (default: %(default)s)")
+    p.add_argument("--out", default=None, help="output folder (default: the configuration's [output] dir, else results)")
+    p.add_argument("--force", action="store_true",
+                   help="recompute a finished run from scratch (discards its checkpoint, replaces its results)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     p = sub.add_parser("figure", help="reproduce a figure of the node-perturbation studies")
@@ -118,6 +120,32 @@ def _parser():
     return parser
 
 
+def _path_problem(args):
+    """What is wrong with the command's input and output paths (one line), or ``None``.
+
+    The configuration file of ``run`` must be an existing file; ``--out``
+    (where ``demo``, ``run`` and ``figure NAME`` write) must be a folder or a
+    path where one can be created, not an existing file or a path below one.
+    """
+    if args.command == "run":
+        config = Path(args.config)
+        if config.is_dir():
+            return f"configuration file {config} is a directory; expected a TOML file"
+        if not config.exists():
+            return f"configuration file {config} does not exist"
+    writes = args.command in ("demo", "run") or (args.command == "figure" and args.name and not args.list)
+    if writes and args.out is not None:
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            return f"--out {out} is an existing file; expected a folder (existing or to be created)"
+        for parent in out.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    return f"--out {out} lies below the file {parent}; expected a folder (existing or to be created)"
+                break
+    return None
+
+
 def main(argv=None):
     """Entry point of the ``bioplastic`` command."""
     parser = _parser()
@@ -125,6 +153,10 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 0
+    problem = _path_problem(args)
+    if problem is not None:
+        print(f"bioplastic {args.command}: error: {problem}", file=sys.stderr)
+        return 2
     try:
         if args.command == "demo":
             if args.epochs < 1:
@@ -133,12 +165,14 @@ def main(argv=None):
         elif args.command == "run":
             from .config import run_config
 
-            history, paths = run_config(args.config, out_dir=args.out, progress=not args.no_progress)
+            history, paths = run_config(args.config, out_dir=args.out, progress=not args.no_progress, force=args.force)
+            if history.reused_:
+                print(f"{args.config}: already complete; the stored result is shown (--force recomputes it)")
             table = history.to_table()
             last = table[table.epoch == history.epochs[-1]]
             cols = [c for c in ("learning_rate", "seed", "train_error", "test_error", "test_accuracy", "diverged_epoch") if c in last]
             print(last[cols].to_string(index=False))
-            print("wrote " + ", ".join(str(p) for p in paths))
+            print(("results in " if history.reused_ else "wrote ") + ", ".join(str(p) for p in paths))
         elif args.command == "figure":
             from .figures import available_figures, run_figure
 

@@ -1,7 +1,7 @@
 """Experiment configuration files (TOML): parse, validate, build and run.
 
 A configuration has the sections ``[network]``, ``[task]``, ``[rule]``,
-``[training]`` and optionally ``[homeostasis]``::
+``[training]`` and optionally ``[homeostasis]`` and ``[output]``::
 
     [network]
     sizes = [20, 50, 5]       # input, hidden..., output
@@ -10,7 +10,7 @@ A configuration has the sections ``[network]``, ``[task]``, ``[rule]``,
     noise = "gaussian"
 
     [task]
-    name = "student_teacher"  # or "sarcos", "mnist"
+    name = "student_teacher"  # or "sarcos", "mnist", "idx_images" (see TASKS)
     n_train = 2000
 
     [rule]
@@ -23,59 +23,135 @@ A configuration has the sections ``[network]``, ``[task]``, ``[rule]``,
     seeds = [0, 1, 2]
     batch_size = 20
 
-Every key is checked; unknown sections or keys and bad values raise
-``ValueError`` naming them.
+    [homeostasis]             # synaptic scaling; an empty table scales every layer
+    layers = "all"
+
+    [output]
+    dir = "results"           # folder for the results files and the plot
+
+* ``[network]``: the parameters of :func:`~bioplastic.models.mlp`.
+* ``[task]``: ``name`` (a key of :data:`TASKS`) and the parameters of that
+  task's class.
+* ``[rule]``: ``name`` (a registered rule, :data:`~bioplastic.plasticity.RULES`)
+  and the parameters of that rule's class.
+* ``[training]``: the keyword arguments of :func:`~bioplastic.train`
+  listed in ``_TRAINING_KEYS`` (``n_epochs`` and ``learning_rate`` required).
+* ``[homeostasis]``: the parameters of
+  :class:`~bioplastic.homeostasis.SynapticScaling` (``layers``, ``target``).
+* ``[output]``: ``dir``, the folder the results are written to (a string).
+
+Every key is checked: the keys allowed in ``[task]``, ``[rule]`` and
+``[homeostasis]`` are read from the signatures of the named classes, so they
+follow the rules and tasks as they change. Unknown sections or keys and bad
+values raise ``ValueError`` naming them and listing what is allowed.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import json
+import math
 import tomllib
 from pathlib import Path
 
 from .homeostasis import SynapticScaling
 from .models import mlp
-from .plasticity import get_rule
+from .plasticity import RULES, get_rule
 
-__all__ = ["TASKS", "build_experiment", "get_task", "load_config", "run_config"]
+__all__ = ["TASKS", "build_experiment", "dump_config", "get_task", "load_config", "run_config"]
 
 _SECTIONS = {"network", "task", "rule", "training", "homeostasis", "output"}
-_NETWORK_KEYS = {"sizes", "hidden", "readout", "noise", "init_scale", "bias"}
+_REQUIRED_SECTIONS = ("network", "task", "rule", "training")
+_NETWORK_KEYS = set(inspect.signature(mlp).parameters)  # the parameters of models.mlp
+_OUTPUT_KEYS = {"dir"}
 _TRAINING_KEYS = {
     "n_epochs", "learning_rate", "seeds", "batch_size", "data_seed", "loss", "dtype",
-    "divergence_factor", "checkpoint_every", "eval_batch_size",
+    "divergence_factor", "checkpoint_every", "eval_batch_size", "n_threads", "optimiser",
 }
 
 
-def _student_teacher(**params):
-    from .tasks import NonlinearStudentTeacher
-
-    return NonlinearStudentTeacher(**params)
-
-
-#: task name -> (module, factory) resolved lazily (real data sets load only when used)
+#: task name in configuration files -> (module, task class), imported only when
+#: the task is built (real data sets load only when used).  The keys of
+#: ``[task]`` other than ``name`` are the class's parameters, e.g. ``data_dir``,
+#: ``n_train`` and ``n_test`` for ``"mnist"``.
 TASKS = {
-    "student_teacher": _student_teacher,
-    "sarcos": ("bioplastic.tasks.sarcos", "sarcos_task"),
-    "mnist": ("bioplastic.tasks.mnist", "mnist_task"),
+    "student_teacher": ("bioplastic.tasks.student_teacher", "NonlinearStudentTeacher"),
+    "sarcos": ("bioplastic.tasks.sarcos", "SarcosTask"),
+    "mnist": ("bioplastic.tasks.mnist", "MnistTask"),
+    "idx_images": ("bioplastic.tasks.idx_images", "IdxImageTask"),
 }
 
 
 def get_task(name, **params):
-    """Build a task from its name and parameters (see :data:`TASKS`)."""
-    import importlib
+    """Build a task from its configuration-file name and parameters.
 
+    Parameters
+    ----------
+    name : str
+        A key of :data:`TASKS` (case-insensitive).
+    **params
+        Parameters of the task class.
+
+    Returns
+    -------
+    Task
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, or a parameter the task class does not take
+        (the message lists those it takes).
+    TypeError
+        If ``name`` is not a string.
+    """
     from ._validation import check_choice
 
     if not isinstance(name, str):
         raise TypeError(f"task name should be a string, got {name!r}")
     key = check_choice(name, "task", tuple(TASKS))
-    factory = TASKS[key]
-    if isinstance(factory, tuple):
-        factory = getattr(importlib.import_module(factory[0]), factory[1])
+    factory = _task_factory(key)
+    signature = inspect.signature(factory)
     try:
-        return factory(**params)
+        signature.bind(**params)
     except TypeError as error:
-        raise ValueError(f"bad parameters for task {name!r}: {error}") from None
+        accepted = [p.name for p in signature.parameters.values()
+                    if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        raise ValueError(f"bad parameters for task {key!r}: {error}; it takes {accepted}") from None
+    return factory(**params)
+
+
+def _toml_value(value, where):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, float) and not math.isfinite(value):
+            return {math.inf: "inf", -math.inf: "-inf"}.get(value, "nan")
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v, where) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v, where)}" for k, v in value.items() if v is not None) + "}"
+    raise TypeError(f"{where}: cannot write {value!r} of type {type(value).__name__} to a configuration file")
+
+
+def dump_config(config):
+    """A configuration (a dict of sections, e.g. with ``[rule]`` from ``rule.describe()``) as TOML text.
+
+    The inverse of :func:`load_config`'s parsing: ``tomllib.loads(dump_config(c)) == c``
+    for sections of numbers, strings, booleans, lists and nested tables
+    (``None`` values are left out, meaning "the default").
+    """
+    lines = []
+    for section, table in config.items():
+        if not isinstance(table, dict):
+            raise TypeError(f"section [{section}] should be a table (dict), got {table!r}")
+        lines.append(f"[{section}]")
+        lines += [f"{key} = {_toml_value(value, f'[{section}] {key}')}" for key, value in table.items() if value is not None]
+        lines.append("")
+    return "\n".join(lines)
 
 
 def load_config(path):
@@ -83,6 +159,8 @@ def load_config(path):
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"configuration file {path} does not exist")
+    if path.is_dir():
+        raise ValueError(f"configuration file {path} is a directory; expected a TOML file")
     try:
         config = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:
@@ -91,27 +169,93 @@ def load_config(path):
     return config
 
 
+def _parameter_names(factory):
+    """Names of the keyword parameters ``factory`` (a class or function) takes; ``None`` if it takes ``**kwargs``."""
+    parameters = inspect.signature(factory).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    return {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def _task_factory(key):
+    """The task class (or factory) of a :data:`TASKS` key, imported as :func:`get_task` does."""
+    entry = TASKS[key]
+    if isinstance(entry, tuple):
+        module, attribute = entry
+        return getattr(importlib.import_module(module), attribute)
+    return entry
+
+
+def _named_factory(section, table, source):
+    """The rule class or task factory named by ``table["name"]`` in ``[section]``, and its registered name."""
+    from ._validation import check_choice
+
+    name = table["name"]
+    if not isinstance(name, str):
+        raise ValueError(f"{source}: [{section}] name should be a string, got {name!r}")
+    registry = RULES if section == "rule" else TASKS
+    try:
+        key = check_choice(name, section, tuple(registry))
+    except ValueError as error:
+        raise ValueError(f"{source}: [{section}] {error}") from None
+    return (registry[key] if section == "rule" else _task_factory(key)), key
+
+
+def _check_keys(section, table, allowed, source, *, what=""):
+    extra = set(table) - allowed
+    if extra:
+        raise ValueError(f"{source}: unknown key(s) {sorted(extra)} in [{section}]{what}; expected some of {sorted(allowed)}")
+
+
 def validate_config(config, *, source="configuration"):
-    """Check sections and keys of a configuration dict; raises ValueError naming what is wrong."""
+    """Check the sections and keys of a configuration dict.
+
+    The keys allowed in ``[rule]``, ``[task]`` and ``[homeostasis]`` are the
+    parameters of the named rule class (:data:`~bioplastic.plasticity.RULES`),
+    of the named task's class (:data:`TASKS`) and of
+    :class:`~bioplastic.homeostasis.SynapticScaling`, read from their
+    signatures (plus ``name``); ``[network]`` takes the parameters of
+    :func:`~bioplastic.models.mlp`; ``[output]`` takes ``dir``.
+
+    Raises
+    ------
+    TypeError
+        If ``config`` is not a dict.
+    ValueError
+        For an unknown or missing section, an unknown or missing key, an
+        unknown rule or task name; the message names it and lists what is
+        allowed.
+    """
     if not isinstance(config, dict):
         raise TypeError(f"{source} should be a mapping of sections, got {type(config).__name__}")
     unknown = set(config) - _SECTIONS
     if unknown:
         raise ValueError(f"{source}: unknown section(s) {sorted(unknown)}; expected some of {sorted(_SECTIONS)}")
-    for section in ("network", "task", "rule", "training"):
+    for section in _REQUIRED_SECTIONS:
         if section not in config:
             raise ValueError(f"{source}: missing section [{section}]")
-        if not isinstance(config[section], dict):
+    for section in sorted(_SECTIONS):
+        if section in config and not isinstance(config[section], dict):
             raise ValueError(f"{source}: [{section}] should be a table, got {config[section]!r}")
-    for section, allowed in (("network", _NETWORK_KEYS), ("training", _TRAINING_KEYS)):
-        extra = set(config[section]) - allowed
-        if extra:
-            raise ValueError(f"{source}: unknown key(s) {sorted(extra)} in [{section}]; expected some of {sorted(allowed)}")
+    _check_keys("network", config["network"], _NETWORK_KEYS, source)
+    _check_keys("training", config["training"], _TRAINING_KEYS, source)
     if "sizes" not in config["network"]:
         raise ValueError(f"{source}: [network] needs 'sizes', e.g. sizes = [20, 50, 5]")
-    for section in ("task", "rule"):
-        if "name" not in config[section]:
+    for section in ("rule", "task"):
+        table = config[section]
+        if "name" not in table:
             raise ValueError(f"{source}: [{section}] needs a 'name'")
+        factory, key = _named_factory(section, table, source)
+        allowed = _parameter_names(factory)
+        if allowed is not None:
+            _check_keys(section, table, allowed | {"name"}, source, what=f" for {section} {key!r}")
+    if "homeostasis" in config:
+        _check_keys("homeostasis", config["homeostasis"], _parameter_names(SynapticScaling), source, what=" (SynapticScaling)")
+    if "output" in config:
+        _check_keys("output", config["output"], _OUTPUT_KEYS, source)
+        folder = config["output"].get("dir")
+        if folder is not None and (not isinstance(folder, str) or not folder.strip()):
+            raise ValueError(f"{source}: [output] dir should be a folder name (a non-empty string), got {folder!r}")
     for key in ("n_epochs", "learning_rate"):
         if key not in config["training"]:
             raise ValueError(f"{source}: [training] needs {key!r}")
@@ -141,29 +285,85 @@ def build_experiment(config):
     return network, rule, task, homeostasis, dict(config["training"])
 
 
-def run_config(path, *, out_dir="results", progress=True):
+def run_config(path, *, out_dir=None, progress=True, force=False):
     """Run the experiment of a configuration file; saves the History and a PNG in ``out_dir``.
 
-    Returns ``(history, paths)``.
+    For ``CONFIG.toml`` the files are ``out_dir/CONFIG.npz`` + ``CONFIG.json``
+    (the :class:`~bioplastic.History`, whose ``config["experiment"]`` holds the
+    configuration file's content), ``CONFIG.png`` and the checkpoint
+    ``CONFIG.checkpoint.npz`` + ``CONFIG.checkpoint.json``. A killed run
+    resumes from its checkpoint. A finished run with the same configuration
+    is not recomputed: its stored result is loaded (and its PNG drawn if
+    missing) and ``history.reused_`` is True. After a change of the number
+    of epochs the run continues from its checkpoint.
+
+    Parameters
+    ----------
+    path : path
+        The TOML configuration file.
+    out_dir : path, optional
+        Folder of the results (relative to the working directory); by
+        default the configuration's ``[output] dir``, else ``"results"``.
+    progress : bool, default True
+        Show a progress bar.
+    force : bool, default False
+        Recompute from scratch: the checkpoint is removed and the stored
+        result is replaced.
+
+    Returns
+    -------
+    history : History
+        With ``reused_`` True if it was loaded from a finished run.
+    paths : list of Path
+        The ``.npz``, ``.json`` and ``.png`` files of the result.
     """
+    import json
+
+    from .io import pair_exists, pair_paths, remove_pair, to_jsonable
+    from .training import History, _CheckpointMismatchError, train
+
+    config = load_config(path)
+    network, rule, task, homeostasis, training = build_experiment(config)
+    name = Path(path).stem
+    if out_dir is None:
+        out_dir = config.get("output", {}).get("dir", "results")
+    out_dir = Path(out_dir)
+    result, checkpoint, png = out_dir / name, out_dir / f"{name}.checkpoint", out_dir / f"{name}.png"
+    experiment = json.loads(json.dumps(to_jsonable(config), default=str))
+    title = f"{name}: {rule.name} on {task.name}"
+    if force:
+        remove_pair(checkpoint)
+    elif pair_exists(result):
+        try:
+            stored = History.load(result)
+        except (ValueError, FileNotFoundError) as error:
+            raise ValueError(f"{error}; force=True (bioplastic run --force) recomputes the run and replaces it") from None
+        if stored.config.get("experiment") == experiment:
+            stored.reused_ = True
+            if not png.exists():
+                _plot_result(stored, png, title)
+            return stored, [*pair_paths(result), png]
+    try:
+        history = train(network, rule, task, homeostasis=homeostasis, progress=progress, checkpoint=checkpoint, **training)
+    except _CheckpointMismatchError as error:
+        raise ValueError(f"{error}, or rerun with force=True (bioplastic run --force)") from None
+    history.config = {**history.config, "experiment": experiment}
+    history.reused_ = False
+    npz, js = history.save(result)
+    _plot_result(history, png, title)
+    return history, [npz, js, png]
+
+
+def _plot_result(history, png, title):
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     from .plotting import save_figure
-    from .training import train
 
-    config = load_config(path)
-    network, rule, task, homeostasis, training = build_experiment(config)
-    name = Path(path).stem
-    out_dir = Path(out_dir)
-    history = train(network, rule, task, homeostasis=homeostasis, progress=progress,
-                    checkpoint=out_dir / f"{name}.checkpoint", **training)
-    npz, js = history.save(out_dir / name)
     fig, ax = plt.subplots(figsize=(5, 3.5))
     history.plot("test_error", ax=ax)
-    ax.set_title(f"{name}: {rule.name} on {task.name}")
-    png = save_figure(fig, out_dir / f"{name}.png")
+    ax.set_title(title)
+    save_figure(fig, png)
     plt.close(fig)
-    return history, [npz, js, png]

@@ -12,6 +12,7 @@ import numpy as np
 from ._random import make_rng
 from ._validation import check_positive
 from .neurons import Population
+from .ops import Activity, forward
 from .synapses import Projection
 
 __all__ = ["Activity", "Network", "NetworkState"]
@@ -89,23 +90,6 @@ class NetworkState:
         weights = [np.asarray(arrays[f"W{k}"]) for k in range(n_layers)]
         biases = [np.asarray(arrays[f"b{k}"]) if f"b{k}" in arrays else None for k in range(n_layers)]
         return cls(weights, biases)
-
-
-class Activity:
-    """The record of one pass: summed inputs ``h_k`` and rates ``x_k`` per layer.
-
-    ``rates[0]`` is the input (shape ``(batch, n_in)`` when shared by all
-    members); ``inputs[k]`` and ``rates[k + 1]`` have shape
-    ``(n_members, batch, n_k)``.
-    """
-
-    def __init__(self, inputs, rates):
-        self.inputs = inputs
-        self.rates = rates
-
-    @property
-    def output(self):
-        return self.rates[-1]
 
 
 class Network:
@@ -216,8 +200,6 @@ class Network:
 
     def forward(self, state, x):
         """Clean (noise-free) pass of every member on inputs ``x``; returns :class:`Activity`."""
-        from .engines.numpy import forward
-
         return forward(self, state, x)
 
     def describe(self):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._params import Parameterised
 from ._validation import check_choice, check_fraction, check_positive
 
 __all__ = ["BASELINES", "Neuromodulator", "check_neuromodulator"]
@@ -22,7 +23,7 @@ __all__ = ["BASELINES", "Neuromodulator", "check_neuromodulator"]
 BASELINES = ("clean", "running_average")
 
 
-class Neuromodulator:
+class Neuromodulator(Parameterised):
     """Scalar reward-prediction-error signal.
 
     Parameters
@@ -58,21 +59,23 @@ class Neuromodulator:
         """Return the running-average baseline after observing ``perturbed_loss``."""
         return self.decay * baseline + (1 - self.decay) * perturbed_loss
 
-    def describe(self):
-        return {"baseline": self.baseline, "decay": self.decay}
-
-    def __repr__(self):
-        return f"Neuromodulator(baseline={self.baseline!r}, decay={self.decay})"
-
 
 def check_neuromodulator(neuromodulator):
     """Validate a rule's ``neuromodulator`` argument (default: ``Neuromodulator()``, the clean baseline).
+
+    A dict of its parameters (``{"baseline": "clean"}``, as in a
+    configuration file or a description) builds one.
 
     Which baselines an engine can run is the engine's business: the numpy
     engine runs the clean (two-pass) baseline, the Brian2 engine both.
     """
     if neuromodulator is None:
         return Neuromodulator()
+    if isinstance(neuromodulator, dict):  # a description, e.g. from a configuration file
+        unknown = sorted(set(neuromodulator) - set(Neuromodulator.param_names()))
+        if unknown:
+            raise ValueError(f"unknown neuromodulator key(s) {unknown}; expected some of {sorted(Neuromodulator.param_names())}")
+        return Neuromodulator(**neuromodulator)
     if not isinstance(neuromodulator, Neuromodulator):
-        raise TypeError(f"neuromodulator should be a Neuromodulator, got {neuromodulator!r}")
+        raise TypeError(f"neuromodulator should be a Neuromodulator or a dict of its parameters, got {neuromodulator!r}")
     return neuromodulator

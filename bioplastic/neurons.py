@@ -14,6 +14,7 @@ import functools
 import numpy as np
 
 from ._validation import check_choice, check_positive_int
+from .ops.noise import NOISE_TYPES, draw_noise
 
 __all__ = [
     "ACTIVATIONS",
@@ -156,7 +157,6 @@ def _into(result, out):
 
 
 ACTIVATIONS = {cls.name: cls for cls in (Linear, ReLU, Tanh, Sigmoid, Softmax)}
-NOISE_TYPES = ("gaussian", "rademacher")
 
 
 def get_activation(activation):
@@ -167,67 +167,6 @@ def get_activation(activation):
         raise TypeError(f"activation should be a name or an Activation, got {activation!r}")
     name = check_choice(activation, "activation", tuple(ACTIVATIONS))
     return ACTIVATIONS[name]()
-
-
-def draw_noise(rng, kind, shape, dtype=np.float64, out=None):
-    """Draw zero-mean, unit-variance intrinsic noise.
-
-    Parameters
-    ----------
-    rng : numpy.random.Generator
-    kind : {"gaussian", "rademacher"}
-        Gaussian white noise, or Rademacher noise (+-1 with equal probability,
-        the same covariance as the Gaussian).
-    shape : tuple of int
-    dtype : dtype, default float64
-    out : ndarray, optional
-        C-contiguous array of ``shape`` and ``dtype`` to fill in place.
-
-    Notes
-    -----
-    Gaussian noise comes from the Box-Muller transform of float32 uniforms
-    with vectorised ``log``/``sin``/``cos`` (cast to ``dtype``): about five
-    times faster than numpy's ziggurat ``standard_normal`` in float64, which
-    matters because every neuron of every sample and ensemble member needs
-    one noise value per step. The samples are exactly Gaussian apart from
-    tails beyond 5.77 standard deviations (probability < 1e-8) and a 24-bit
-    resolution, irrelevant for perturbations (the same ``xi`` enters the
-    perturbation and the eligibility).
-    """
-    dtype = np.dtype(dtype)
-    if out is None:
-        out = np.empty(shape, dtype=dtype)
-    if kind == "gaussian":
-        if dtype == np.float32 and out.flags.c_contiguous:
-            _box_muller_float32(rng, out.reshape(-1))
-        else:
-            out[...] = _box_muller_float32(rng, np.empty(out.size, dtype=np.float32)).reshape(out.shape)
-    elif kind == "rademacher":
-        bits = rng.integers(0, 2, size=out.shape, dtype=np.int8)
-        np.multiply(bits, 2, out=out, casting="unsafe")
-        out -= 1
-    else:
-        raise ValueError(f"unknown noise {kind!r}; expected one of {NOISE_TYPES}")
-    return out
-
-
-def _box_muller_float32(rng, out):
-    """Fill the 1-D float32 array ``out`` with standard normal samples (Box-Muller)."""
-    n = out.size
-    half = (n + 1) // 2
-    uniforms = rng.random((2, half), dtype=np.float32)
-    radius = np.log1p(-uniforms[0])  # 1 - u in (0, 1]: finite
-    radius *= -2
-    np.sqrt(radius, out=radius)
-    angle = uniforms[1]
-    angle *= np.float32(2 * np.pi)
-    first = out[:half]
-    np.cos(angle, out=first)
-    first *= radius
-    second = out[half:]
-    np.sin(angle[: n - half], out=second)
-    second *= radius[: n - half]
-    return out
 
 
 class Population:

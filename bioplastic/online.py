@@ -55,6 +55,7 @@ import numbers
 import numpy as np
 
 from ._random import member_streams
+from ._threads import usable_cpus
 from ._validation import check_choice, check_positive, check_positive_int
 from .engines.numpy import NoiseBuffer, single_threaded_blas
 from .homeostasis import SynapticScaling, incoming_rms
@@ -325,7 +326,8 @@ class _BlockedEngine:
             pops = network.populations[1:]
             widths = [p.n_neurons if n else None for p, n in zip(pops, noisy, strict=True)]
             kinds = [p.noise if n else None for p, n in zip(pops, noisy, strict=True)]
-            self.noise = NoiseBuffer([s[1] for s in streams], widths, kinds, 1, np.float64)
+            # BLAS runs single-threaded; the prefetch thread only where a second CPU is free for it
+            self.noise = NoiseBuffer([s[1] for s in streams], widths, kinds, 1, np.float64, prefetch=usable_cpus() >= 2)
         self.targets = [None, None]
         if homeostasis is not None:
             self.targets = homeostasis.initial_targets(network, self.state())
@@ -773,9 +775,11 @@ def train_online(
     Notes
     -----
     The loss is the paper's ``L = ||y - y*||^2 / 2``; runs are float64.
-    Both engines run OpenBLAS single-threaded (their matrices are thin or
-    small, and threads cost more than they give); run independent studies
-    in separate processes for parallelism. Performance at the paper's sizes
+    Both engines run BLAS single-threaded (their matrices are thin or
+    small, and threads cost more than they give), and the blocked engine
+    draws noise on a prefetch thread only when the process may use two
+    CPUs or more (:mod:`bioplastic._threads`); run independent studies in
+    separate processes for parallelism. Performance at the paper's sizes
     (``benchmarks/linear_online.py``): the blocked engine runs within about
     1.5x of its floor (drawing the ``Lh`` noise values and two ``Lh x Lx``
     matrix products per step), about 10x faster than a straightforward

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_learning_curves", "save_figure"]
+__all__ = ["plot_learning_curves", "plot_record_curves", "save_figure"]
 
 
 def _axes(ax):
@@ -36,21 +36,55 @@ def plot_learning_curves(history, name="test_error", *, ax=None, logy=True, labe
     -------
     matplotlib.axes.Axes
     """
-    ax = _axes(ax)
     values = np.asarray(history.records[name], dtype=float)
     if values.ndim != 2:
         raise ValueError(f"record {name!r} has shape {values.shape}; plot_learning_curves needs (n_members, n_records)")
     prefix = label if label is not None else history.config.get("rule", {}).get("name", "")
-    lrs = np.unique(history.learning_rates)
-    for i, lr in enumerate(lrs):
-        rows = values[history.learning_rates == lr]
+    return plot_record_curves(history.epochs, values, history.learning_rates, name=name, ax=ax, logy=logy, label=prefix,
+                              band=band, colors=colors)
+
+
+def plot_record_curves(epochs, values, learning_rates, *, name="test_error", ax=None, logy=True, label="", band="range",
+                       colors=None):
+    """Plot one record of an ensemble against epochs from plain arrays (what :func:`plot_learning_curves` draws).
+
+    Parameters
+    ----------
+    epochs : array_like of shape (n_records,)
+    values : array_like of shape (n_members, n_records)
+        The record of every member (non-finite values of diverged members are
+        left out of the mean and the band).
+    learning_rates : array_like of shape (n_members,)
+        Each member's learning rate; members with the same one are averaged.
+    name : str, default "test_error"
+        The record's name (axis label; accuracies are not log-scaled).
+    ax : matplotlib Axes, optional
+    logy : bool, default True
+    label : str, default ""
+        Prefix of the legend entries.
+    band : {"range", "std", None}, default "range"
+    colors : sequence, optional
+        One colour per learning rate.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = _axes(ax)
+    values = np.asarray(values, dtype=float)
+    learning_rates = np.asarray(learning_rates, dtype=float)
+    if values.ndim != 2 or values.shape[0] != learning_rates.shape[0]:
+        raise ValueError(f"values should have shape (n_members, n_records) with n_members = {learning_rates.shape[0]} "
+                         f"learning rates, got {values.shape}")
+    for i, lr in enumerate(np.unique(learning_rates)):
+        rows = values[learning_rates == lr]
         with np.errstate(all="ignore"), _quiet():
             mean = np.nanmean(np.where(np.isfinite(rows), rows, np.nan), axis=0)
             lo, hi = (np.nanmin(rows, axis=0), np.nanmax(rows, axis=0)) if band == "range" else (mean - np.nanstd(rows, axis=0), mean + np.nanstd(rows, axis=0))
         color = None if colors is None else colors[i % len(colors)]
-        (line,) = ax.plot(history.epochs, mean, color=color, label=f"{prefix} lr={lr:.3g}".strip())
+        (line,) = ax.plot(epochs, mean, color=color, label=f"{label} lr={lr:.3g}".strip())
         if band is not None and rows.shape[0] > 1:
-            ax.fill_between(history.epochs, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+            ax.fill_between(epochs, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
     if logy and name != "test_accuracy" and name != "train_accuracy":
         ax.set_yscale("log")
     ax.set_xlabel("epoch")

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-import numbers
 from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_choice, check_positive, check_positive_int
+from ._validation import check_choice, check_learning_rates, check_positive, check_positive_int, check_seed, check_seeds
 from .engines.numpy import NumpyEngine
 from .homeostasis import SynapticScaling
-from .io import load_arrays_and_metadata, package_versions, save_arrays_and_metadata, to_jsonable
+from .io import load_arrays_and_metadata, package_versions, pair_exists, pair_paths, save_arrays_and_metadata, to_jsonable
 from .losses import accuracy, get_loss, squared_error
 from .network import Network, NetworkState
+from .optimisers import get_optimiser
 from .plasticity.base import PlasticityRule
 from .tasks.base import Task
 
@@ -23,24 +23,27 @@ __all__ = ["History", "ensemble_grid", "train"]
 def ensemble_grid(learning_rates, seeds):
     """All (learning rate, seed) pairs, learning-rate-major.
 
+    Parameters
+    ----------
+    learning_rates : float or sequence of float
+        Each finite and > 0 (strings, booleans and nested sequences are
+        refused).
+    seeds : int or sequence of int
+        Each an integer in ``[0, 2**63 - 1]`` (seeds are stored as int64).
+
     Returns
     -------
     learning_rates, seeds : ndarray of shape (n_members,)
+
+    Raises
+    ------
+    TypeError
+        A learning rate or seed of the wrong type (the message names it).
+    ValueError
+        An empty sequence, a learning rate <= 0 or not finite, a seed out of range.
     """
-    lrs = np.atleast_1d(np.asarray(learning_rates, dtype=float))
-    if lrs.ndim != 1 or lrs.size == 0:
-        raise ValueError(f"learning_rate should be a number or a 1-D sequence of numbers, got {learning_rates!r}")
-    for lr in lrs:
-        if not np.isfinite(lr) or lr <= 0:
-            raise ValueError(f"learning_rate must be > 0, got {lr}")
-    if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
-        seeds = [seeds]
-    seeds = list(seeds)
-    if not seeds:
-        raise ValueError("seeds should hold at least one seed, got an empty sequence")
-    for s in seeds:
-        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0:
-            raise ValueError(f"seeds should be non-negative integers, got {s!r}")
+    lrs = check_learning_rates(learning_rates, "learning_rate")
+    seeds = check_seeds(seeds, "seeds")
     grid_lr = np.repeat(lrs, len(seeds))
     grid_seed = np.tile(np.asarray(seeds, dtype=np.int64), len(lrs))
     return grid_lr, grid_seed
@@ -77,6 +80,28 @@ class History:
         self.diverged_epoch = np.asarray(diverged_epoch, dtype=np.int64)
         self.config = config
         self.versions = versions if versions is not None else package_versions()
+        self._check_shapes()
+
+    def _check_shapes(self):
+        """Raise ValueError unless records, members and epochs have consistent shapes."""
+        if self.epochs.ndim != 1:
+            raise ValueError(f"epochs should be 1-D (one entry per record), got shape {self.epochs.shape}")
+        if self.learning_rates.ndim != 1:
+            raise ValueError(f"learning_rates should be 1-D (one entry per member), got shape {self.learning_rates.shape}")
+        n_members, n_records = len(self.learning_rates), len(self.epochs)
+        for name in ("seeds", "diverged_epoch"):
+            shape = getattr(self, name).shape
+            if shape != (n_members,):
+                raise ValueError(f"{name} should have shape (n_members,) = ({n_members},) like learning_rates, got {shape}")
+        for name, values in self.records.items():
+            if values.ndim < 2 or values.shape[:2] != (n_members, n_records):
+                raise ValueError(
+                    f"records[{name!r}] should have shape (n_members, n_records, ...) = ({n_members}, {n_records}, ...) "
+                    f"for {n_members} learning_rates and {n_records} epochs, got {values.shape}")
+        if not isinstance(self.config, dict):
+            raise ValueError(f"config should be a dict, got {type(self.config).__name__}")
+        if not isinstance(self.versions, dict):
+            raise ValueError(f"versions should be a dict of package versions, got {type(self.versions).__name__}")
 
     @property
     def n_members(self):
@@ -117,17 +142,47 @@ class History:
         return arrays
 
     def save(self, path):
-        """Save to ``<path>.npz`` (arrays) and ``<path>.json`` (config, versions), atomically, without pickle."""
+        """Save to ``<path>.npz`` (arrays) and ``<path>.json`` (config, versions), without pickle.
+
+        The two files share an identifier and a kill at any instant leaves the
+        previous pair or the new one (see :mod:`bioplastic.io`); a ``path``
+        ending in ``.npz``/``.json`` names its stem, other dots are kept.
+        Returns ``(npz_path, json_path)``.
+        """
         return save_arrays_and_metadata(path, self._arrays(), {"kind": "bioplastic.History", "config": self.config, "versions": self.versions})
 
     @classmethod
     def load(cls, path):
-        """Load a History written by :meth:`save`."""
+        """Load a History written by :meth:`save`.
+
+        Raises
+        ------
+        FileNotFoundError
+            If a file of the pair is missing.
+        ValueError
+            If a file is unreadable, the two files are not one pair, an entry
+            is missing or the shapes of records, members and epochs disagree;
+            the message names the file.
+        """
         arrays, meta = load_arrays_and_metadata(path)
+        npz, js = pair_paths(path)
         if meta.get("kind") != "bioplastic.History":
-            raise ValueError(f"{path} does not hold a bioplastic History (kind={meta.get('kind')!r})")
+            raise ValueError(f"{js} does not hold a bioplastic History (kind={meta.get('kind')!r})")
+        for key in ("config", "versions"):
+            if not isinstance(meta.get(key), dict):
+                found = "lacks it" if key not in meta else f"has a JSON {type(meta[key]).__name__}"
+                raise ValueError(f"{js} should hold the object {key!r} of a saved History but {found}")
+        for name in ("epochs", "learning_rates", "seeds", "diverged_epoch"):
+            if name not in arrays:
+                raise ValueError(f"{npz} lacks the array {name!r} of a saved History (has {sorted(arrays)})")
         records = {k[len("record_"):]: v for k, v in arrays.items() if k.startswith("record_")}
-        return cls(arrays["epochs"], records, arrays["learning_rates"], arrays["seeds"], arrays["diverged_epoch"], meta["config"], meta["versions"])
+        try:
+            history = cls(arrays["epochs"], records, arrays["learning_rates"], arrays["seeds"], arrays["diverged_epoch"],
+                          meta["config"], meta["versions"])
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{npz}: {error}") from None
+        _check_members_in_config(history, npz, js)
+        return history
 
     def to_table(self):
         """Tidy table: one row per member and record, columns for every scalar record.
@@ -168,6 +223,27 @@ class History:
     def __repr__(self):
         last = int(self.epochs[-1]) if len(self.epochs) else 0
         return f"History(n_members={self.n_members}, epochs={last}, rule={self.config.get('rule', {}).get('name')!r})"
+
+
+def _check_members_in_config(history, npz, js):
+    """Every member's (learning rate, seed) must be a member of the run its configuration describes."""
+    config = history.config
+    if "learning_rates" not in config or "seeds" not in config:
+        return
+    lrs, seeds = config["learning_rates"], config["seeds"]
+    if not (isinstance(lrs, list) and isinstance(seeds, list)):
+        raise ValueError(f"{js}: the configuration's learning_rates and seeds should be lists, got {lrs!r} and {seeds!r}")
+    if len(lrs) != len(seeds):
+        raise ValueError(f"{js}: the configuration lists {len(lrs)} learning_rates but {len(seeds)} seeds "
+                         "(one of each per member)")
+    try:
+        grid = {(float(lr), int(seed)) for lr, seed in zip(lrs, seeds, strict=True)}
+    except (TypeError, ValueError):
+        raise ValueError(f"{js}: the configuration's learning_rates and seeds should be numbers, got {lrs!r} and {seeds!r}") from None
+    for i, (lr, seed) in enumerate(zip(history.learning_rates, history.seeds, strict=True)):
+        if (float(lr), int(seed)) not in grid:
+            raise ValueError(f"{npz} and {js} disagree: member {i} has learning rate {float(lr)!r} and seed {int(seed)}, "
+                             f"which the configuration's {len(lrs)} members (learning_rates {lrs}, seeds {seeds}) do not hold")
 
 
 def _evaluate(engine, task, loss, eval_batch_size):
@@ -219,7 +295,8 @@ def train(
     checkpoint=None,
     checkpoint_every=10,
     eval_batch_size=None,
-    n_threads=1,
+    n_threads="auto",
+    optimiser=None,
 ):
     """Train an ensemble of networks (learning rates x seeds) with one plasticity rule.
 
@@ -238,9 +315,10 @@ def train(
     learning_rate : float or sequence of float
         Learning rate(s) ``eta > 0``; crossed with ``seeds``.
     seeds : int or sequence of int, default 0
+        Member seeds, integers in ``[0, 2**63 - 1]``.
     batch_size : int, default 100
     data_seed : int, default 0
-        Seed of the minibatch order shared by all members.
+        Seed of the minibatch order shared by all members, in ``[0, 2**63 - 1]``.
     loss : str or Loss, default "squared_error"
         Loss the rule minimises (``"squared_error"``: ``1/2 sum_i (y_i - y*_i)^2``,
         the paper's convention; ``"cross_entropy"``).
@@ -253,19 +331,31 @@ def train(
     progress : bool, default True
         Show a progress bar (tqdm).
     checkpoint : path, optional
-        Save the full run state every ``checkpoint_every`` epochs to
-        ``<checkpoint>.npz/.json`` and resume from it if it exists (same
-        configuration required); a resumed run equals an uninterrupted one.
+        Save the full run state every ``checkpoint_every`` epochs (and after
+        the last) to the pair ``<checkpoint>.npz`` + ``<checkpoint>.json``
+        (suffixes appended: ``run.checkpoint`` -> ``run.checkpoint.npz``) and
+        resume from it if it exists (same configuration required, at most
+        ``n_epochs`` epochs in); a resumed run equals an uninterrupted one. A
+        kill while it is written leaves the previous checkpoint. Give it a
+        name of its own, apart from the run's :meth:`History.save` files.
     checkpoint_every : int, default 10
     eval_batch_size : int, optional
         Samples per chunk when evaluating; by default sized so that a
         member block's activity in a chunk stays in cache (see
         :func:`~bioplastic.engines.numpy.predict`). Members that share a seed
         are evaluated once before training.
-    n_threads : int, default 1
+    n_threads : "auto" or int, default "auto"
         Threads that step blocks of ensemble members concurrently (see
         :class:`~bioplastic.engines.numpy.NumpyEngine`); results do not
-        depend on it.
+        depend on it. ``"auto"`` chooses them, the BLAS threads and the
+        noise prefetch thread from the CPUs the process may use (affinity
+        and cgroup quota), so that their product stays within them; an
+        explicit number is honoured.
+    optimiser : str, dict or Optimiser, optional
+        How the rule's update directions become changes (see
+        :mod:`bioplastic.optimisers`): ``"sgd"`` (the default, ``W <- W - eta g``),
+        ``"momentum"``, ``"adam"``, a dict ``{"name": ..., parameters}`` or an
+        instance. Its state is checkpointed with the weights.
 
     Returns
     -------
@@ -281,12 +371,13 @@ def train(
     checkpoint_every = check_positive_int(checkpoint_every, "checkpoint_every")
     if eval_batch_size is not None:
         eval_batch_size = check_positive_int(eval_batch_size, "eval_batch_size")
-    if isinstance(data_seed, bool) or not isinstance(data_seed, numbers.Integral) or data_seed < 0:
-        raise ValueError(f"data_seed should be a non-negative integer, got {data_seed!r}")
+    data_seed = check_seed(data_seed, "data_seed")
     loss = get_loss(loss)
     lrs, member_seeds = ensemble_grid(learning_rate, seeds)
+    optimiser = get_optimiser(optimiser)
 
-    engine = NumpyEngine(network, rule, loss, seeds=member_seeds, batch_size=batch_size, homeostasis=homeostasis, dtype=dtype, n_threads=n_threads)
+    engine = NumpyEngine(network, rule, loss, seeds=member_seeds, batch_size=batch_size, homeostasis=homeostasis, dtype=dtype, n_threads=n_threads,
+                         optimiser=optimiser)
     data_rng = np.random.default_rng(data_seed)
     config = to_jsonable({
         "network": network.describe(),
@@ -294,6 +385,7 @@ def train(
         "task": task.describe(),
         "loss": loss.describe(),
         "homeostasis": None if homeostasis is None else homeostasis.describe(),
+        "optimiser": optimiser.describe(),
         "n_epochs": n_epochs,
         "batch_size": batch_size,
         "data_seed": int(data_seed),
@@ -314,10 +406,11 @@ def train(
     last_good = engine.state_.copy()
 
     checkpoint = None if checkpoint is None else Path(checkpoint)
-    if checkpoint is not None and checkpoint.with_suffix(".json").exists():
+    if checkpoint is not None and pair_exists(checkpoint):
         state = _load_checkpoint(checkpoint, config, network.n_layers)
         start_epoch = state["epoch"]
         engine.set_state(state["network"])
+        engine.set_run_arrays(state["run"])
         last_good = state["last_good"]
         if engine.noise_ is not None:
             engine.noise_.set_states(state["noise_states"])
@@ -386,6 +479,7 @@ def train(
 def _save_checkpoint(path, config, epoch, engine, last_good, data_rng, scale, diverged_epoch, series, epochs, noise_states):
     arrays = {f"state_{k}": v for k, v in engine.state_.arrays().items()}
     arrays.update({f"good_{k}": v for k, v in last_good.arrays().items()})
+    arrays.update({f"run_{k}": v for k, v in engine.run_arrays().items()})
     arrays.update({f"series_{k}": np.stack(v, axis=0) for k, v in series.items()})
     arrays.update({"scale": scale, "diverged_epoch": diverged_epoch, "epochs": np.asarray(epochs)})
     meta = {
@@ -398,22 +492,38 @@ def _save_checkpoint(path, config, epoch, engine, last_good, data_rng, scale, di
     save_arrays_and_metadata(path, arrays, meta)
 
 
+class _CheckpointMismatchError(ValueError):
+    """A checkpoint written by a run of another configuration."""
+
+
+_CHECKPOINT_META = ("config", "epoch", "noise_states", "data_state")
+_CHECKPOINT_ARRAYS = ("scale", "diverged_epoch", "epochs")
+
+
 def _load_checkpoint(path, config, n_layers):
     arrays, meta = load_arrays_and_metadata(path)
+    npz, js = pair_paths(path)
     if meta.get("kind") != "bioplastic.Checkpoint":
-        raise ValueError(f"{path} is not a bioplastic checkpoint (kind={meta.get('kind')!r})")
+        raise ValueError(f"{js} is not a bioplastic checkpoint (kind={meta.get('kind')!r}); "
+                         "a checkpoint needs a name of its own, apart from a run's result files")
+    missing = [k for k in _CHECKPOINT_META if k not in meta] + [k for k in _CHECKPOINT_ARRAYS if k not in arrays]
+    if missing or not isinstance(meta["config"], dict):
+        raise ValueError(f"checkpoint {npz} + {js.name} is incomplete: lacks {missing or ['a config object']}")
     saved = dict(meta["config"])
     current = json.loads(json.dumps(config))
-    saved_n, current_n = saved.pop("n_epochs"), current.pop("n_epochs")
+    saved_n, current_n = saved.pop("n_epochs", None), current.pop("n_epochs")
     if saved != current:
         diff = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
-        raise ValueError(f"checkpoint {path} was written for a different configuration (differs in: {', '.join(diff)})")
+        raise _CheckpointMismatchError(
+            f"checkpoint {path} was written for a different configuration (differs in: {', '.join(diff)}); "
+            f"remove {npz} and {js} or pass another checkpoint path to start afresh")
     if meta["epoch"] > current_n:
         raise ValueError(f"checkpoint {path} is at epoch {meta['epoch']} (of {saved_n}), beyond n_epochs={current_n}")
     strip = lambda prefix: {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}  # noqa: E731
     return {
         "epoch": meta["epoch"],
         "network": NetworkState.from_arrays(strip("state_"), n_layers),
+        "run": strip("run_"),
         "last_good": NetworkState.from_arrays(strip("good_"), n_layers),
         "noise_states": meta["noise_states"],
         "data_state": meta["data_state"],

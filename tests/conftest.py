@@ -1,4 +1,6 @@
+import gzip
 import os
+import random
 
 import matplotlib
 import pytest
@@ -12,6 +14,48 @@ def data_dir_or_skip():
     if not path:
         pytest.skip("BIOPLASTIC_DATA_DIR not set: real-data tests need a local data directory")
     return path
+
+
+def naive_idx_bytes(values, shape, type_byte=0x08):
+    """The bytes of an idx file, written out one field at a time (elements: one unsigned byte each)."""
+    out = bytearray([0, 0, type_byte, len(shape)])
+    for size in shape:
+        out += size.to_bytes(4, "big")
+    for value in values:
+        out.append(value)
+    return bytes(out)
+
+
+IDX_NAMES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+
+def write_idx_image_set(directory, *, gz=True, n_train=7, n_test=4, image_shape=(3, 5), n_classes=4, seed=0, names=None):
+    """Write a small random idx image set (uint8 images, labels 0..n_classes-1) under MNIST's file names.
+
+    Returns ``(images, labels, paths)``: per split (``"train"``, ``"test"``) the images as nested lists
+    ``[image][row][column]`` and the labels as a list, and the path written for each file key.
+    """
+    rnd = random.Random(seed)
+    height, width = image_shape
+    images, labels, paths = {}, {}, {}
+    directory.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("test", n_test)):
+        images[split] = [[[rnd.randrange(256) for _ in range(width)] for _ in range(height)] for _ in range(n)]
+        images[split][0][0][0], images[split][-1][-1][-1] = 0, 255
+        labels[split] = [i % n_classes for i in range(n)]
+        rnd.shuffle(labels[split])
+        flat = [v for image in images[split] for row in image for v in row]
+        for key, payload in ((f"{split}_images", naive_idx_bytes(flat, (n, height, width))),
+                             (f"{split}_labels", naive_idx_bytes(labels[split], (n,)))):
+            name = (names or IDX_NAMES)[key] + (".gz" if gz else "")
+            paths[key] = directory / name
+            paths[key].write_bytes(gzip.compress(payload) if gz else payload)
+    return images, labels, paths
 
 
 REQUIRE_DATA = os.environ.get("BIOPLASTIC_REQUIRE_DATA") == "1"

@@ -1,5 +1,6 @@
 """The command line: demo, run CONFIG.toml, figure, --help."""
 
+import json
 import subprocess
 import sys
 
@@ -60,6 +61,86 @@ def test_run_config(tmp_path, capsys):
     assert hist.config["homeostasis"]["layers"] == [0]
     assert (tmp_path / "res" / "exp.png").exists()
     assert "test_error" in capsys.readouterr().out
+
+
+def _storage_id(path):
+    return json.loads(path.read_text())["storage"]["id"]
+
+
+def test_rerun_of_a_finished_run_reports_the_stored_result(tmp_path, capsys, monkeypatch):
+    cfg, res = tmp_path / "exp.toml", tmp_path / "res"
+    cfg.write_text(CONFIG)
+    assert main(["run", str(cfg), "--out", str(res), "--no-progress"]) == 0
+    first = capsys.readouterr().out
+    assert sorted(p.name for p in res.iterdir()) == ["exp.checkpoint.json", "exp.checkpoint.npz", "exp.json", "exp.npz", "exp.png"]
+    stored = _storage_id(res / "exp.json")
+    (res / "exp.png").unlink()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    with monkeypatch.context() as m:
+        m.setattr(bp.training, "train", no_training)
+        assert main(["run", str(cfg), "--out", str(res), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{cfg}: already complete; the stored result is shown (--force recomputes it)\n")
+    table = first.splitlines()[:-1]
+    assert out.splitlines()[1:-1] == table  # the same final records
+    assert out.splitlines()[-1] == f"results in {res / 'exp.npz'}, {res / 'exp.json'}, {res / 'exp.png'}"
+    assert _storage_id(res / "exp.json") == stored and (res / "exp.png").exists()
+
+    def no_resume(*args, **kwargs):
+        raise AssertionError("--force resumed from the checkpoint")
+
+    with monkeypatch.context() as m:
+        m.setattr(bp.training, "_load_checkpoint", no_resume)
+        assert main(["run", str(cfg), "--out", str(res), "--no-progress", "--force"]) == 0
+    out = capsys.readouterr().out
+    assert "already complete" not in out and out.splitlines()[:-1] == table
+    assert out.splitlines()[-1].startswith("wrote ") and _storage_id(res / "exp.json") != stored
+
+
+def test_run_killed_before_its_result_was_saved_resumes_from_its_checkpoint(tmp_path):
+    from bioplastic.config import run_config
+    from bioplastic.io import remove_pair
+
+    cfg = tmp_path / "exp.toml"
+    cfg.write_text(CONFIG)
+    history, _ = run_config(cfg, out_dir=tmp_path / "a", progress=False)
+    assert not history.reused_
+    remove_pair(tmp_path / "a" / "exp")  # killed after the last checkpoint, before the result
+    resumed, _ = run_config(cfg, out_dir=tmp_path / "a", progress=False)
+    assert not resumed.reused_
+    np.testing.assert_array_equal(resumed.records["test_error"], history.records["test_error"])
+    # more epochs: the run continues from its checkpoint and equals a run of 5 epochs
+    cfg.write_text(CONFIG.replace("n_epochs = 3", "n_epochs = 5"))
+    longer, _ = run_config(cfg, out_dir=tmp_path / "a", progress=False)
+    fresh, _ = run_config(cfg, out_dir=tmp_path / "b", progress=False)
+    assert not longer.reused_ and longer.epochs[-1] == 5
+    np.testing.assert_array_equal(longer.records["test_error"], fresh.records["test_error"])
+    assert run_config(cfg, out_dir=tmp_path / "a", progress=False)[0].reused_
+
+
+def test_run_refuses_results_it_cannot_load_and_other_configurations_without_force(tmp_path, capsys):
+    cfg, res = tmp_path / "exp.toml", tmp_path / "res"
+    cfg.write_text(CONFIG)
+    assert main(["run", str(cfg), "--out", str(res), "--no-progress"]) == 0
+    capsys.readouterr()
+    # another rule: the checkpoint does not fit
+    cfg.write_text(CONFIG.replace("sigma = 1e-3", "sigma = 2e-3"))
+    assert main(["run", str(cfg), "--out", str(res), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "was written for a different configuration (differs in: rule); remove" in err
+    assert err.rstrip().endswith("or rerun with force=True (bioplastic run --force)")
+    # a result pair that is not a History (as older versions left it after a kill)
+    meta = json.loads((res / "exp.json").read_text())
+    (res / "exp.json").write_text(json.dumps({**meta, "kind": "bioplastic.Checkpoint"}))
+    assert main(["run", str(cfg), "--out", str(res), "--no-progress"]) == 2
+    assert capsys.readouterr().err == (f"bioplastic run: error: {res / 'exp.json'} does not hold a bioplastic History "
+                                       "(kind='bioplastic.Checkpoint'); force=True (bioplastic run --force) recomputes "
+                                       "the run and replaces it\n")
+    assert main(["run", str(cfg), "--out", str(res), "--no-progress", "--force"]) == 0
+    assert bp.History.load(res / "exp").config["rule"]["sigma"] == 2e-3
 
 
 def test_run_bad_config_reports_error(tmp_path, capsys):

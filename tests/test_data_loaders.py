@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import naive_idx_bytes, write_idx_image_set
 from scipy.io import loadmat, savemat
 
-from bioplastic.tasks import _data, sarcos
+from bioplastic.tasks import DatasetTask, IdxImageTask, _data, sarcos
 from bioplastic.tasks._data import ENV_VAR, resolve_data_dir
 from bioplastic.tasks.cifar10 import (
     CIFAR10_LABEL_NAMES,
@@ -32,7 +33,8 @@ from bioplastic.tasks.cifar10 import (
     CIFAR10_URL,
     load_cifar10,
 )
-from bioplastic.tasks.mnist import MNIST_FILES, MNIST_URL, load_mnist, read_idx
+from bioplastic.tasks.idx_images import load_idx_images
+from bioplastic.tasks.mnist import MNIST_FILES, MNIST_URL, NOT_MNIST_ADVICE, load_mnist, read_idx
 from bioplastic.tasks.sarcos import (
     SARCOS_TEST_SHA256,
     SARCOS_TEST_URL,
@@ -68,6 +70,46 @@ def test_resolve_data_dir_rejects_bad_types():
         resolve_data_dir(123)
     with pytest.raises(ValueError, match="empty"):
         resolve_data_dir("")
+
+
+def test_resolve_data_dir_makes_relative_paths_absolute_against_the_working_directory(monkeypatch, tmp_path):
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    assert resolve_data_dir("data") == tmp_path / "work" / "data"
+    assert resolve_data_dir(Path("../shared/data")) == tmp_path / "shared" / "data"
+    monkeypatch.setenv(ENV_VAR, "../shared/data")
+    assert resolve_data_dir(None) == tmp_path / "shared" / "data"
+    monkeypatch.chdir(tmp_path)  # resolved when called, against the directory of that moment
+    assert resolve_data_dir(None) == tmp_path.parent / "shared" / "data"
+    assert _data._resolve_with_source(None) == (
+        tmp_path.parent / "shared" / "data", f"the {ENV_VAR} environment variable"
+    )
+
+
+@pytest.mark.parametrize("via", ["argument", "environment"])
+def test_loader_resolves_a_relative_data_dir_when_it_reads(tmp_path, monkeypatch, via):
+    _, test, digest = _write_sarcos_pair(tmp_path / "a" / "data" / "sarcos", with_train=False)
+    monkeypatch.setattr(sarcos, "SARCOS_TEST_SHA256", digest)
+    for work in ("a", "b"):
+        (tmp_path / work / "work").mkdir(parents=True)
+    if via == "argument":
+        kwargs = {"data_dir": "../data"}
+        monkeypatch.delenv(ENV_VAR, raising=False)
+    else:
+        kwargs = {}
+        monkeypatch.setenv(ENV_VAR, "../data")
+    monkeypatch.chdir(tmp_path / "a" / "work")
+    found = _data.fetch_file("sarcos_inv_test.mat", dataset="sarcos", url=SARCOS_TEST_URL, **kwargs)
+    assert found == tmp_path / "a" / "data" / "sarcos" / "sarcos_inv_test.mat"
+    d = load_sarcos(split="test_file_only", test_fraction=0.5, **kwargs)
+    np.testing.assert_array_equal(np.sort(np.vstack([d["x_train"], d["x_test"]]), axis=0), np.sort(test[:, :21], axis=0))
+    monkeypatch.chdir(tmp_path / "b" / "work")  # the same relative path now names b/data
+    assert found.is_file()  # what was found stays found
+    with pytest.raises(FileNotFoundError) as info:
+        load_sarcos(split="test_file_only", **kwargs)
+    source = "the data_dir argument" if via == "argument" else f"the {ENV_VAR} environment variable"
+    assert f"Data directory {tmp_path / 'b' / 'data'} (from {source})" in str(info.value)
+    assert f"  - {tmp_path / 'b' / 'data' / 'sarcos'}  (directory does not exist)\n" in str(info.value)
 
 
 def test_download_flag_must_be_bool(tmp_path):
@@ -270,6 +312,139 @@ def test_mnist_accepts_root_dir_and_uncompressed(tmp_path):
     gz.unlink()
     data = load_mnist(tmp_path)
     assert data["y_test"][:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+
+
+# --------------------------------------------------------------------------
+# other image sets in the idx layout
+# --------------------------------------------------------------------------
+
+
+def _naive_inputs(images):
+    """Each image flattened row by row, every pixel divided by 255."""
+    return [[pixel / 255 for row in image for pixel in row] for image in images]
+
+
+def _naive_one_hot(labels, n_classes):
+    return [[1.0 if c == label else 0.0 for c in range(n_classes)] for label in labels]
+
+
+@pytest.mark.parametrize("gz", [True, False], ids=["gzip", "raw"])
+def test_idx_image_task_is_mnist_preprocessing_of_any_idx_set(tmp_path, gz):
+    images, labels, paths = write_idx_image_set(tmp_path / "fashion", gz=gz)
+    task = IdxImageTask(data_dir=tmp_path / "fashion", verify=False)
+    assert isinstance(task, DatasetTask) and task.is_classification and task.name == "idx_images"
+    assert (task.n_inputs, task.n_outputs, task.n_train, len(task.x_test)) == (15, 4, 7, 4)
+    assert task.image_shape == (3, 5)
+    assert task.files == paths
+    for split, x, y, lab in (("train", task.x_train, task.y_train, task.labels_train),
+                             ("test", task.x_test, task.y_test, task.labels_test)):
+        assert x.dtype == np.float64 and lab.dtype == np.int64
+        np.testing.assert_array_equal(x, _naive_inputs(images[split]))
+        np.testing.assert_array_equal(lab, labels[split])
+        np.testing.assert_array_equal(y, _naive_one_hot(labels[split], 4))
+    arrays = load_idx_images(data_dir=tmp_path / "fashion", verify=False)
+    np.testing.assert_array_equal(arrays["x_test"], task.x_test)
+    np.testing.assert_array_equal(arrays["y_train"], labels["train"])
+    described = task.describe()
+    assert described["files"] == {key: str(path) for key, path in paths.items()}
+    assert described["verified"] is False and described["image_shape"] == [3, 5] and described["n_classes"] == 4
+
+
+def test_idx_image_task_from_explicit_paths(tmp_path, monkeypatch):
+    names = {"train_images": "letters-train-images", "train_labels": "letters-train-labels",
+             "test_images": "letters-test-images", "test_labels": "letters-test-labels"}
+    images, labels, paths = write_idx_image_set(tmp_path / "set", names=names, seed=3)
+    files = {key: path.name for key, path in paths.items()}
+    task = IdxImageTask(data_dir=tmp_path / "set", **files, verify=False, n_train=5, n_test=2, n_classes=6)
+    assert task.files == paths and task.n_outputs == 6
+    np.testing.assert_array_equal(task.x_train, _naive_inputs(images["train"][:5]))
+    np.testing.assert_array_equal(task.y_test, _naive_one_hot(labels["test"][:2], 6))
+    # without data_dir, relative file paths are taken against the working directory, when read
+    monkeypatch.chdir(tmp_path)
+    relative = {key: f"set/{name}" for key, name in files.items()}
+    assert IdxImageTask(**relative, verify=False).files == paths
+    with pytest.raises(ValueError, match=re.escape(f"n_train=8 exceeds the 7 training images in {paths['train_images']}")):
+        IdxImageTask(**relative, verify=False, n_train=8)
+    with pytest.raises(ValueError, match=re.escape("no path given for test_images, test_labels")):
+        IdxImageTask(train_images=relative["train_images"], train_labels=relative["train_labels"], verify=False)
+    with pytest.raises(FileNotFoundError, match=re.escape(f"test_labels file {tmp_path / 'nope'} does not exist")):
+        IdxImageTask(**{**relative, "test_labels": "nope"}, verify=False)
+
+
+def test_idx_image_set_missing_and_malformed_files(tmp_path):
+    _, _, paths = write_idx_image_set(tmp_path / "d")
+    paths["test_labels"].unlink()
+    with pytest.raises(FileNotFoundError) as info:
+        IdxImageTask(data_dir=tmp_path / "d", verify=False)
+    assert str(info.value) == (
+        f"test_labels file 't10k-labels-idx1-ubyte.gz' (or 't10k-labels-idx1-ubyte') not found in {tmp_path / 'd'}; "
+        "give its path as test_labels=... if it has another name"
+    )
+    _, _, paths = write_idx_image_set(tmp_path / "e", image_shape=(3, 5))
+    _, _, other = write_idx_image_set(tmp_path / "f", image_shape=(5, 3))
+    with pytest.raises(ValueError, match=re.escape(f"{other['test_images']}: expected images of shape (n, 3, 5), got (4, 5, 3)")):
+        IdxImageTask(**{**paths, "test_images": other["test_images"], "test_labels": other["test_labels"]}, verify=False)
+    paths["train_images"].write_bytes(_idx_bytes(np.zeros((7, 3, 5), np.int16), 0x0B))
+    with pytest.raises(ValueError, match=re.escape(f"{paths['train_images']}: expected uint8 pixels")):
+        IdxImageTask(**paths, verify=False)
+    paths["train_images"].write_bytes(naive_idx_bytes([0] * 90, (6, 3, 5)))
+    with pytest.raises(ValueError, match=re.escape(f"{paths['train_labels']}: expected 6 labels, got shape (7,)")):
+        IdxImageTask(**paths, verify=False)
+
+
+def test_mnist_refuses_another_idx_set_and_says_how_to_load_it(tmp_path, monkeypatch):
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    images, _, paths = write_idx_image_set(tmp_path / "mnist")
+    content = gzip.decompress(paths["train_images"].read_bytes())
+    with pytest.raises(ValueError) as info:
+        load_mnist(tmp_path)
+    assert str(info.value) == (
+        f"Checksum mismatch for {paths['train_images']}: the decompressed content has sha256 "
+        f"{hashlib.sha256(content).hexdigest()}, expected sha256 {MNIST_FILES['x_train'][1]}. " + NOT_MNIST_ADVICE
+    )
+    for needle in ("IdxImageTask", "load_idx_images", "'idx_images'", "verify=False", "known_hashes"):
+        assert needle in NOT_MNIST_ADVICE
+    # ... and the advice works
+    task = IdxImageTask(data_dir=tmp_path / "mnist", verify=False)
+    np.testing.assert_array_equal(task.x_train, _naive_inputs(images["train"]))
+
+
+def test_idx_verification_is_explicit(tmp_path):
+    _, _, paths = write_idx_image_set(tmp_path)
+    with pytest.raises(ValueError) as info:
+        IdxImageTask(data_dir=tmp_path)
+    message = str(info.value)
+    assert "verify=True needs a known hash of every file, none given for ['train_images', 'train_labels', " in message
+    assert "or verify=False to read the files unchecked" in message
+    hashes = {key: "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest() for key, path in paths.items()}
+    with pytest.raises(ValueError, match=re.escape("none given for ['test_labels']")):
+        IdxImageTask(data_dir=tmp_path, known_hashes={k: v for k, v in hashes.items() if k != "test_labels"})
+    with pytest.raises(ValueError, match="known_hashes for \\['train_images'\\] given with verify=False"):
+        IdxImageTask(data_dir=tmp_path, known_hashes={"train_images": hashes["train_images"]}, verify=False)
+    with pytest.raises(ValueError, match=re.escape("unknown file key(s) ['x_train'] in known_hashes")):
+        IdxImageTask(data_dir=tmp_path, known_hashes={**hashes, "x_train": hashes["train_images"]})
+    with pytest.raises(ValueError, match=re.escape("known_hashes['test_images']: unknown hash algorithm 'crc'")):
+        IdxImageTask(data_dir=tmp_path, known_hashes={**hashes, "test_images": "crc:00"})
+    with pytest.raises(TypeError, match="verify must be a bool, got str 'no'"):
+        IdxImageTask(data_dir=tmp_path, verify="no")
+
+
+def test_idx_known_hashes_of_stored_or_decompressed_files(tmp_path):
+    _, labels, paths = write_idx_image_set(tmp_path)
+    stored = {key: hashlib.md5(path.read_bytes()).hexdigest() for key, path in paths.items()}  # published style
+    content = {key: hashlib.sha256(gzip.decompress(path.read_bytes())).hexdigest() for key, path in paths.items()}
+    task = IdxImageTask(data_dir=tmp_path, known_hashes={k: "md5:" + v for k, v in stored.items()})
+    assert task.verified is True and task.labels_test.tolist() == labels["test"]
+    IdxImageTask(data_dir=tmp_path, known_hashes=content)  # bare sha256 of the decompressed content
+    wrong = "0" * 64
+    with pytest.raises(ValueError) as info:
+        IdxImageTask(data_dir=tmp_path, known_hashes={**content, "test_labels": "sha256:" + wrong})
+    stored_sha = hashlib.sha256(paths["test_labels"].read_bytes()).hexdigest()
+    assert str(info.value) == (
+        f"Checksum mismatch for the test_labels file {paths['test_labels']}: expected sha256 {wrong}, the file has "
+        f"sha256 {stored_sha} as stored and sha256 {content['test_labels']} decompressed. Give its right hash in "
+        "known_hashes['test_labels'], or verify=False to read it unchecked."
+    )
 
 
 # --------------------------------------------------------------------------

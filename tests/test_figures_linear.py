@@ -1,15 +1,18 @@
-"""Quick runs of the linear-network figures (Figs 1-3, S1, S2b): files, and what each must show."""
+"""Quick runs of the linear-network figures (Figs 1-3, S1, S2b): files, what each must show, compute apart from drawing."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
 
 from bioplastic import History
-from bioplastic.figures import available_figures, run_figure
-from bioplastic.figures.linear import crossing_steps, trajectory_deviation
+from bioplastic.figures import FIGURES, FigureResults, available_figures, replot, run_figure
+from bioplastic.figures.hiratani2022.linear_setup import crossing_steps, trajectory_deviation
 from bioplastic.io import load_arrays_and_metadata
 
 LINEAR = ("fig1a", "fig1b", "fig1c", "fig2a", "fig2b", "fig3a", "fig3b", "fig3c", "fig3d", "figS1", "figS2b")
@@ -139,3 +142,84 @@ def test_command_line_runs_a_quick_figure(tmp_path, capsys):
     assert main(["figure", "fig3c", "--quick", "--out", str(tmp_path), "--no-progress"]) == 0
     assert (tmp_path / "fig3c.png").exists()
     assert "rise_np_1" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------
+# computing apart from drawing
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", LINEAR)
+def test_replot_from_saved_results_draws_the_same_png(quick_runs, tmp_path, name):
+    out, _ = quick_runs
+    fig = replot(name, out / f"{name}_results.npz", png=tmp_path / f"{name}.png")
+    assert fig.axes
+    # drawn from the saved pair alone, the figure is the one the run drew from its fresh results
+    assert (tmp_path / f"{name}.png").read_bytes() == (out / f"{name}.png").read_bytes()
+
+
+def test_draw_works_from_loaded_results(quick_runs):
+    from bioplastic.figures.hiratani2022.learning_dynamics import draw_fig1c
+
+    out, _ = quick_runs
+    arrays, metadata = load_arrays_and_metadata(out / "fig1c_results")
+    assert isinstance(metadata["settings"]["sizes"], list)  # JSON, not the tuples of a fresh run
+    fig = draw_fig1c(FigureResults(arrays, metadata))
+    left, right = fig.axes
+    np.testing.assert_array_equal(left.lines[0].get_ydata(), arrays["critical_rate"])
+    assert left.lines[1].get_ydata()[0] == metadata["summary"]["learning_rate"]
+    n_seeds = metadata["settings"]["n_seeds"]
+    # per gain: the single runs, their mean, Eq. 12
+    assert len(right.lines) == len(metadata["settings"]["gains"]) * (n_seeds + 2)
+    mean_g1 = right.lines[(n_seeds + 2) + n_seeds]  # second gain: after its runs
+    np.testing.assert_array_equal(mean_g1.get_ydata(), arrays["sim_mean_g1"][1:])
+    assert [t.get_text() for t in right.get_legend().get_texts()] == ["g = 0.25", "g = 1", "g = 4"]
+
+
+def test_compute_does_not_import_matplotlib(tmp_path):
+    script = textwrap.dedent(
+        """
+        import json, sys
+
+        class NoMatplotlib:
+            def find_spec(self, name, path=None, target=None):
+                if name == "matplotlib" or name.startswith("matplotlib."):
+                    raise ImportError(f"compute imported {name}")
+
+        sys.meta_path.insert(0, NoMatplotlib())
+        from bioplastic.figures.hiratani2022.instability import compute_fig3c
+
+        results = compute_fig3c(quick=True, progress=False, out_dir=sys.argv[1])
+        assert not any(m.split(".")[0] == "matplotlib" for m in sys.modules)
+        print(json.dumps({"summary": results.summary, "arrays": sorted(results.arrays)}))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["summary"]["rise_np_1"] > 3
+    assert {"steps", "sim_mean_np_1", "theory_sgd_0.5", "sim_runs_sgd_1"} <= set(report["arrays"])
+    assert (tmp_path / "fig3c_sim_np.json").exists() and not (tmp_path / "fig3c.png").exists()
+
+
+def test_registered_figure_is_compute_then_draw(quick_runs):
+    from bioplastic.figures import linear
+    from bioplastic.figures.hiratani2022 import scalability
+
+    assert FIGURES["fig2b"] is scalability.fig2b is linear.fig2b
+    assert FIGURES["fig2b"].compute is scalability.compute_fig2b and FIGURES["fig2b"].draw is scalability.draw_fig2b
+    # the compute step alone, from the cached study of the quick runs, gives the summary the run returned
+    out, summaries = quick_runs
+    results = scalability.compute_fig2b(quick=True, progress=False, out_dir=out)
+    assert results.name == "fig2b" and results.summary == summaries["fig2b"]
+    for name in ("compute_fig2b", "draw_fig2b"):
+        assert "Parameters\n    ----------" in getattr(scalability, name).__doc__
+    assert "Returns\n    -------\n    dict" in FIGURES["fig2b"].__doc__
+
+
+def test_replot_rejects_the_results_of_another_figure(quick_runs):
+    out, _ = quick_runs
+    with pytest.raises(ValueError, match=r"holds the results of figure 'fig1b', not of 'fig1a'"):
+        replot("fig1a", out / "fig1b_results")
+    with pytest.raises(ValueError, match="unknown figure 'fig9z'"):
+        replot("fig9z", out / "fig1b_results")

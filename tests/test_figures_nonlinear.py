@@ -6,13 +6,15 @@ Also runs benchmarks/sarcos_ensemble.py in --quick mode (timings are not asserte
 import json
 import os
 import runpy
+import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bioplastic.figures import FIGURES, available_figures, run_figure
+from bioplastic.figures import FIGURES, available_figures, replot, run_figure
 
 NAMES = ["fig4a", "fig4b", "fig4c", "fig4d", "fig4e", "fig4f", "fig5a", "fig5b", "fig5c", "figS3", "figS4"]
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
@@ -107,6 +109,35 @@ def test_quick_figure(name, tmp_path):
     assert meta["figure"] == name and meta["quick"] is True and "task" in json.dumps(meta["config"])
     assert (tmp_path / f"{name}_results.npz").exists()
     CHECKS[name](summary)
+    # drawn again from the saved results alone: the same figure
+    replot(name, tmp_path / f"{name}_results", png=tmp_path / "replotted.png")
+    assert (tmp_path / "replotted.png").read_bytes() == png.read_bytes()
+
+
+def test_compute_does_not_import_matplotlib(tmp_path):
+    _needs_data()
+    script = textwrap.dedent(
+        """
+        import json, sys
+
+        class NoMatplotlib:
+            def find_spec(self, name, path=None, target=None):
+                if name == "matplotlib" or name.startswith("matplotlib."):
+                    raise ImportError(f"compute imported {name}")
+
+        sys.meta_path.insert(0, NoMatplotlib())
+        from bioplastic.figures.hiratani2022.sarcos import compute_fig4a
+
+        results = compute_fig4a(quick=True, progress=False)
+        assert not any(m.split(".")[0] == "matplotlib" for m in sys.modules)
+        print(json.dumps({"summary": results.summary, "arrays": sorted(results.arrays), "quick": results.metadata["quick"]}))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["arrays"] == ["mean", "rules", "sem", "widths"] and report["quick"] is True
+    _check_fig4a(report["summary"])
 
 
 def test_figures_resume_from_checkpoints(tmp_path):
@@ -124,13 +155,13 @@ def test_figures_resume_from_checkpoints(tmp_path):
 
 def test_full_mode_falls_back_to_the_test_file_with_a_warning():
     _needs_data()
-    from bioplastic.figures import nonlinear
+    from bioplastic.figures.hiratani2022.nonlinear_setup import sarcos_task
 
     data = Path(os.environ["BIOPLASTIC_DATA_DIR"])
     if (data / "sarcos" / "sarcos_inv.mat").exists() or (data / "sarcos_inv.mat").exists():
         pytest.skip("the SARCOS training file is available: no fallback to test")
     with pytest.warns(UserWarning, match="falling back to split='test_file_only'"):
-        task = nonlinear._sarcos(False)
+        task = sarcos_task(False)
     assert task.split == "test_file_only"
 
 
@@ -140,3 +171,20 @@ def test_sarcos_ensemble_benchmark_quick(monkeypatch, capsys):
     runpy.run_path(str(BENCHMARKS / "sarcos_ensemble.py"), run_name="__main__")
     out = capsys.readouterr().out
     assert "ratio solo/ensemble" in out and "largest relative difference of test errors, ensemble vs solo: 0.00e+00" in out
+
+
+def test_record_curves_average_members_per_learning_rate():
+    from matplotlib.figure import Figure
+
+    from bioplastic.plotting import plot_record_curves
+
+    ax = Figure().subplots()
+    values = np.array([[4.0, 2.0, 1.0], [6.0, np.inf, 3.0], [1.0, 1.0, 1.0]])  # member 1 diverged at the second record
+    plot_record_curves([0, 1, 2], values, [0.1, 0.1, 0.3], ax=ax, label="NP")
+    first, second = ax.lines
+    np.testing.assert_array_equal(first.get_ydata(), [5.0, 2.0, 2.0])  # the diverged value is left out of the mean
+    np.testing.assert_array_equal(second.get_ydata(), [1.0, 1.0, 1.0])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["NP lr=0.1", "NP lr=0.3"]
+    assert len(ax.collections) == 1  # a min-max band only where there are several seeds
+    with pytest.raises(ValueError, match=r"values should have shape \(n_members, n_records\) with n_members = 2 learning rates, got \(3, 3\)"):
+        plot_record_curves([0, 1, 2], values, [0.1, 0.3], ax=ax)

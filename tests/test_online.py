@@ -277,7 +277,7 @@ def test_error_trajectory_follows_the_two_variable_theory():
             assert mean[-1] < 1e-2 * mean[0]
         else:
             assert np.all(hist.diverged_epoch[group] > 0)
-            predicted_return = theory.instability_times(lx, lh, ly, ratio * eta_star, 0.0, initial=init).return_step
+            predicted_return = theory.predicted_instability_times(lx, lh, ly, ratio * eta_star, 0.0, initial=init).return_step
             lowest = int(np.nanargmin(mean))
             back = np.nonzero((np.arange(len(steps)) > lowest) & ~(mean < mean[0]))[0]
             assert back.size

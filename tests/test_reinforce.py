@@ -121,7 +121,8 @@ def test_signals_perturbed_layers_and_registry():
     assert RULES["reinforce"] is Reinforce
     built = get_rule("reinforce", sigma=1e-3, perturb_hidden=True)
     assert isinstance(built, Reinforce) and built.sigma == 1e-3 and built.perturb_hidden
-    assert built.describe() == {"name": "reinforce", "sigma": 1e-3, "perturb_hidden": True, "batch_reduction": "mean"}
+    assert built.describe() == {"name": "reinforce", "sigma": 1e-3, "perturb_hidden": True, "neuromodulator": {"baseline": "clean", "decay": 0.9},
+                                "batch_reduction": "mean"}
     assert "perturb_hidden=True" in repr(built)
     # the engine draws noise for the output population only
     engine = NumpyEngine(net, rule, bp.SquaredError(), seeds=[0], batch_size=4)

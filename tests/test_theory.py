@@ -282,13 +282,13 @@ def test_instability_with_teacher_noise_matches_simulation():
     smooth = np.convolve(sim, np.ones(9) / 9, mode="same")
     turning = steps[4:-4][np.argmin(smooth[4:-4])]
     back = steps[(steps > turning) & (sim >= sim[0])][0]
-    finite = theory.instability_times(LX, LH, LY, lr, noise, model="mean_field", finite_size=True, initial=initial)
+    finite = theory.predicted_instability_times(LX, LH, LY, lr, noise, model="mean_field", finite_size=True, initial=initial)
     # finite-size mean field: return step within 10%, turning step within 25%, minimum error within 20%
     assert back == pytest.approx(finite.return_step, rel=0.10)
     assert turning == pytest.approx(finite.turning_step, rel=0.25)
     assert smooth.min() == pytest.approx(finite.minimum_error, rel=0.20)
     for model in ("two_variable", "mean_field"):
-        times = theory.instability_times(LX, LH, LY, lr, noise, model=model, initial=initial)
+        times = theory.predicted_instability_times(LX, LH, LY, lr, noise, model=model, initial=initial)
         # leading-order theories: return step within 25%, turning step within a factor 1.5
         assert back == pytest.approx(times.return_step, rel=0.25), model
         assert 1 / 1.5 < turning / times.turning_step < 1.5, model
@@ -338,7 +338,7 @@ def test_training_time_closed_form_matches_integration():
 
 
 def test_minimum_training_time_scaling():
-    results = {lh: theory.minimum_training_time(LX, lh, LY) for lh in (10**3, 10**5, 10**7)}
+    results = {lh: theory.predicted_minimum_training_time(LX, lh, LY) for lh in (10**3, 10**5, 10**7)}
     times = np.array([r.steps for r in results.values()])
     scaled_rates = np.array([r.learning_rate * lh ** (1 / 3) for lh, r in results.items()])
     # nearly independent of the hidden width (within 10% over four decades); optimal rate ~ Lh^(-1/3) (within 15%)
@@ -351,17 +351,17 @@ def test_minimum_training_time_scaling():
     per_unit = []
     for ly in (4, 8, 16, 32):
         beta0 = theory.xavier_order_parameters(LX, 10**9, ly).beta
-        per_unit.append(theory.minimum_training_time(LX, 10**9, ly).steps / (LX * ly * (1 + beta0)))
+        per_unit.append(theory.predicted_minimum_training_time(LX, 10**9, ly).steps / (LX * ly * (1 + beta0)))
     assert max(per_unit) / min(per_unit) < 1.01
     # the mean-field model gives the same picture at moderate width, with a somewhat shorter time
-    mean_field = theory.minimum_training_time(LX, LH, LY, model="mean_field")
+    mean_field = theory.predicted_minimum_training_time(LX, LH, LY, model="mean_field")
     assert 0.5 * results[LH].steps < mean_field.steps < results[LH].steps
 
 
 def test_nullcline_and_instability_landmarks():
     eta_star = theory.np_critical_learning_rate(LX, LH, LY)
     lr, noise = 0.5 * eta_star, 0.3
-    times = theory.instability_times(LX, LH, LY, lr, noise)
+    times = theory.predicted_instability_times(LX, LH, LY, lr, noise)
     assert 0 < times.turning_step < times.return_step
     at_turn = theory.two_variable_dynamics(LX, LH, LY, lr, [0.0, times.turning_step], teacher_noise=noise)
     assert at_turn.epsilon[1] == pytest.approx(times.minimum_error, rel=1e-6)
@@ -374,21 +374,21 @@ def test_nullcline_and_instability_landmarks():
     assert math.isinf(theory.instability_nullcline(2 / c, LX, LH, LY, lr, noise))
     np.testing.assert_array_equal(theory.instability_nullcline([0.1, 0.5], LX, LH, LY, lr, 0.0), [0.0, 0.0])
     # without teacher noise and below eta* the error never turns up; above eta* it does
-    assert math.isnan(theory.instability_times(LX, LH, LY, lr, 0.0).turning_step)
-    assert theory.instability_times(LX, LH, LY, 1.5 * eta_star, 0.0).return_step > 0
+    assert math.isnan(theory.predicted_instability_times(LX, LH, LY, lr, 0.0).turning_step)
+    assert theory.predicted_instability_times(LX, LH, LY, 1.5 * eta_star, 0.0).return_step > 0
 
 
 def test_return_step_scales_as_inverse_noise_variance():
     lr = 0.5 * theory.np_critical_learning_rate(LX, LH, LY)
     returns = {}
     for noise in (0.01, 0.02, 0.04):
-        returns[noise] = theory.instability_times(LX, LH, LY, lr, noise).return_step
+        returns[noise] = theory.predicted_instability_times(LX, LH, LY, lr, noise).return_step
         # quasi-static closed form along the nullcline: within 1% of the integrated flow for small noise
         assert theory.quasi_static_return_step(LX, LH, LY, lr, noise) == pytest.approx(returns[noise], rel=0.01)
     assert returns[0.01] / returns[0.02] == pytest.approx(4.0, rel=0.01)
     assert returns[0.02] / returns[0.04] == pytest.approx(4.0, rel=0.01)
     # the turning step grows only slowly (logarithmically) as the noise shrinks
-    turning = [theory.instability_times(LX, LH, LY, lr, noise).turning_step for noise in (0.01, 0.04)]
+    turning = [theory.predicted_instability_times(LX, LH, LY, lr, noise).turning_step for noise in (0.01, 0.04)]
     assert 1.0 < turning[0] / turning[1] < 1.5
 
 
@@ -407,15 +407,15 @@ def test_invalid_arguments_are_rejected_with_the_bad_value():
     with pytest.raises(ValueError, match="target_ratio"):
         theory.np_training_time(LX, LH, LY, 1e-4, target_ratio=1.5)
     with pytest.raises(ValueError, match="teacher_noise"):
-        theory.instability_times(LX, LH, LY, 1e-4, -1.0)
+        theory.predicted_instability_times(LX, LH, LY, 1e-4, -1.0)
     with pytest.raises(ValueError, match="non-decreasing"):
         theory.mean_field_dynamics(LX, LH, LY, 1e-4, [0, 10, 5])
     with pytest.raises(ValueError, match="integers"):
         theory.mean_field_dynamics(LX, LH, LY, 1e-4, [0, 0.5], method="map")
     with pytest.raises(ValueError, match="finite_size"):
-        theory.minimum_training_time(LX, LH, LY, finite_size=True)
+        theory.predicted_minimum_training_time(LX, LH, LY, finite_size=True)
     with pytest.raises(ValueError, match="model"):
-        theory.instability_times(LX, LH, LY, 1e-4, 1.0, model="three_variable")
+        theory.predicted_instability_times(LX, LH, LY, 1e-4, 1.0, model="three_variable")
     with pytest.raises(ValueError, match="below eta"):
         theory.quasi_static_return_step(LX, LH, LY, 1.0, 1.0)
     with pytest.raises(ValueError, match="initial"):
@@ -426,3 +426,39 @@ def test_public_api():
     assert sorted(theory.__all__) == sorted(set(theory.__all__))
     for name in theory.__all__:
         assert getattr(theory, name).__doc__
+
+
+def test_public_api_is_the_union_of_the_concept_modules():
+    import importlib
+
+    modules = ("order_parameters", "linear_regression", "two_variable", "mean_field", "training_time", "instability")
+    exported = set()
+    for module in modules:
+        names = importlib.import_module(f"bioplastic.theory.{module}").__all__
+        assert not exported & set(names), module
+        exported |= set(names)
+        for name in names:
+            assert getattr(theory, name) is getattr(importlib.import_module(f"bioplastic.theory.{module}"), name)
+    assert set(theory.__all__) == exported | {"DIVERGENCE_FACTOR", "instability_times", "minimum_training_time"}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "args", "kwargs"),
+    [
+        ("instability_times", "predicted_instability_times", (LX, LH, LY, 2e-4, 0.3), {}),
+        ("minimum_training_time", "predicted_minimum_training_time", (LX, 10**5, LY), {"target_ratio": 0.05}),
+    ],
+)
+def test_deprecated_names_warn_and_return_the_predicted_result(old, new, args, kwargs):
+    with pytest.warns(DeprecationWarning, match=rf"bioplastic\.theory\.{old} is deprecated; use bioplastic\.theory\.{new}"):
+        result = getattr(theory, old)(*args, **kwargs)
+    assert result == getattr(theory, new)(*args, **kwargs)
+    assert all(math.isfinite(v) for v in result)
+    assert getattr(theory, old).__name__ == old and new in getattr(theory, old).__doc__
+
+
+def test_finite_size_must_be_a_bool_in_every_model():
+    with pytest.raises(ValueError, match="finite_size should be True or False, got 1"):
+        theory.mean_field_dynamics(LX, LH, LY, 1e-4, 10, finite_size=1)
+    with pytest.raises(ValueError, match="finite_size should be True or False, got 'yes'"):
+        theory.np_critical_learning_rate(LX, LH, LY, model="mean_field", finite_size="yes")

@@ -1,11 +1,13 @@
 """Ensemble training: reproducibility, member = solo run, divergence, checkpoints, results."""
 
 import json
+import re
 
 import numpy as np
 import pytest
 
 import bioplastic as bp
+from bioplastic.io import load_arrays_and_metadata
 
 
 @pytest.fixture(scope="module")
@@ -219,6 +221,46 @@ def test_checkpoint_resume_equals_uninterrupted(task, tmp_path):
         np.testing.assert_array_equal(full.records[k], resumed.records[k])
     with pytest.raises(ValueError, match="different configuration"):
         _run(task, n_epochs=6, checkpoint=ckpt, learning_rate=[0.01, 0.05])
+
+
+@pytest.mark.parametrize("killed_rename", [7, 8])  # the 3rd checkpoint's new .npz, then its .json (commit)
+def test_checkpoint_interrupted_while_written_resumes_to_the_uninterrupted_result(task, tmp_path, monkeypatch, killed_rename):
+    import os
+
+    full = _run(task, n_epochs=5)
+    ckpt = tmp_path / "run.checkpoint"
+    calls, original = [], os.replace
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) == killed_rename:
+            raise KeyboardInterrupt
+        original(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        _run(task, n_epochs=5, checkpoint=ckpt, checkpoint_every=1)
+    monkeypatch.setattr(os, "replace", original)
+    # first save: .npz, .json; later ones: backup, .npz, .json
+    assert [os.path.basename(c) for c in calls[:5]] == ["run.checkpoint.npz", "run.checkpoint.json", ".run.checkpoint.npz.prev",
+                                                        "run.checkpoint.npz", "run.checkpoint.json"]
+    _, meta = load_arrays_and_metadata(ckpt)
+    assert meta["epoch"] == 2
+    resumed = _run(task, n_epochs=5, checkpoint=ckpt, checkpoint_every=1)
+    for k in full.records:
+        np.testing.assert_array_equal(full.records[k], resumed.records[k])
+
+
+def test_checkpoint_has_names_of_its_own_beside_the_result(task, tmp_path):
+    first = _run(task, n_epochs=2, checkpoint=tmp_path / "exp.checkpoint")
+    first.save(tmp_path / "exp")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp.checkpoint.json", "exp.checkpoint.npz", "exp.json", "exp.npz"]
+    again = _run(task, n_epochs=2, checkpoint=tmp_path / "exp.checkpoint")  # resumes at its last epoch
+    np.testing.assert_array_equal(again.records["test_error"], first.records["test_error"])
+    assert bp.History.load(tmp_path / "exp").n_members == 4
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'exp.json'} is not a bioplastic checkpoint "
+                                                   "(kind='bioplastic.History'); a checkpoint needs a name of its own")):
+        _run(task, n_epochs=2, checkpoint=tmp_path / "exp")
 
 
 def test_history_save_load_table_plot(task, tmp_path):

@@ -119,6 +119,7 @@ import warnings
 import numpy as np
 
 from .._random import member_streams
+from .._threads import blas_limit, blas_threads, usable_cpus
 from .._validation import check_choice, check_finite_array, check_fraction, check_positive, check_positive_int
 from ..homeostasis import SynapticScaling
 from ..losses import SquaredError, get_loss, squared_error
@@ -565,7 +566,11 @@ class Brian2Engine:
     def predict(self, x, *, batch_size=None):
         """Steady-state outputs of the clean dynamics (the numpy engine's evaluation), shape ``(1, n_samples, n_out)``."""
         x = check_finite_array(x, "x", ndim=2, dtype=np.float64)
-        return predict(self.network, self.state_, x, chunk_size=batch_size)
+        widths = [p.n_neurons for p in self.network.populations]
+        chunk = min(len(x), batch_size or max(16, 2**16 // max(widths[1:])))
+        flops = 2.0 * chunk * max(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+        with blas_limit(blas_threads(flops, usable_cpus() - 1)):  # the numpy engine's policy (bioplastic._threads)
+            return predict(self.network, self.state_, x, chunk_size=batch_size)
 
     # ------------------------------------------------------------------ simulation
     def _check_samples(self, x, target):

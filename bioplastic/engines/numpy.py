@@ -13,14 +13,18 @@ import contextlib
 
 import numpy as np
 
-from .._random import member_streams
+from .. import _threads
+from .._random import member_streams, rule_stream
+from .._threads import ThreadPlan, blas_limit, usable_cpus
 from .._validation import check_positive_int
-from ..network import Activity, NetworkState
-from ..neurons import draw_noise
+from ..network import NetworkState
+from ..ops import Workspace, affine, draw_noise, forward, outer_sum, outer_sum_transposed, perturbation_change, predict, scratch, shared_member
+from ..optimisers import get_optimiser
 
 __all__ = [
     "NoiseBuffer",
     "NumpyEngine",
+    "ThreadPlan",
     "Workspace",
     "affine",
     "forward",
@@ -31,233 +35,8 @@ __all__ = [
     "scratch",
     "shared_member",
     "single_threaded_blas",
+    "usable_cpus",
 ]
-
-
-class Workspace:
-    """Scratch arrays of one member block, reused from step to step.
-
-    Large temporaries allocated anew every step cost more than the
-    arithmetic on them (the memory allocator hands big blocks back to the
-    operating system and page-faults them in again), so the engine gives
-    each member block a workspace and the step functions write into its
-    arrays. Arrays are created on first request and kept by name.
-    """
-
-    def __init__(self):
-        self._arrays = {}
-
-    def get(self, name, shape, dtype):
-        """Return the array ``name`` of ``shape`` and ``dtype`` (contents undefined)."""
-        array = self._arrays.get(name)
-        if array is None or array.shape != shape or array.dtype != dtype:
-            array = self._arrays[name] = np.empty(shape, dtype=dtype)
-        return array
-
-
-def scratch(workspace, name, shape, dtype):
-    """An array from ``workspace`` (a :class:`Workspace`), or a new one when it is ``None``."""
-    if workspace is None:
-        return np.empty(shape, dtype=dtype)
-    return workspace.get(name, tuple(shape), np.dtype(dtype))
-
-
-def shared_member(array):
-    """The one array all members share when ``array`` (members first) is a broadcast view of it, else ``None``.
-
-    Members of a block that use one noise stream get its noise as such a
-    view; work that depends on the noise alone is then done once.
-    """
-    return array[0] if len(array) > 1 and array.strides[0] == 0 else None
-
-
-def affine(x, weights, bias=None, *, out=None):
-    """Summed synaptic input ``h = x W^T + b`` of every member.
-
-    Parameters
-    ----------
-    x : ndarray of shape (batch, n_pre) or (n_members, batch, n_pre)
-        Presynaptic rates; a 2-D ``x`` is shared by all members.
-    weights : ndarray of shape (n_members, n_post, n_pre)
-    bias : ndarray of shape (n_members, n_post), optional
-    out : ndarray of shape (n_members, batch, n_post), optional
-        Where to write the result.
-
-    Returns
-    -------
-    ndarray of shape (n_members, batch, n_post)
-    """
-    h = np.matmul(x, weights.transpose(0, 2, 1), out=out)  # one GEMM per member, written in place
-    if bias is not None:
-        np.add(h, bias[:, None, :], out=h)
-    return h
-
-
-def outer_sum(post, pre, *, out=None):
-    """Sum over samples of outer products, ``sum_b post_b pre_b^T``, as one GEMM.
-
-    Parameters
-    ----------
-    post : ndarray of shape (n_members, batch, n_post)
-    pre : ndarray of shape (batch, n_pre) or (n_members, batch, n_pre)
-    out : ndarray of shape (n_members, n_post, n_pre), optional
-
-    Returns
-    -------
-    ndarray of shape (n_members, n_post, n_pre)
-    """
-    return outer_sum_transposed(np.ascontiguousarray(post.transpose(0, 2, 1)), pre, out=out)
-
-
-def outer_sum_transposed(post_t, pre, *, out=None):
-    """:func:`outer_sum` for postsynaptic factors already laid out as ``(n_members, n_post, batch)``.
-
-    Parameters
-    ----------
-    post_t : C-contiguous ndarray of shape (n_members, n_post, batch)
-    pre : ndarray of shape (batch, n_pre) or (n_members, batch, n_pre)
-        A 2-D ``pre`` is shared by all members: one GEMM for the whole ensemble.
-    out : C-contiguous ndarray of shape (n_members, n_post, n_pre), optional
-
-    Returns
-    -------
-    ndarray of shape (n_members, n_post, n_pre)
-    """
-    n_members, n_post, batch = post_t.shape
-    if pre.ndim == 2:
-        flat = None if out is None else out.reshape(n_members * n_post, pre.shape[1])
-        return np.matmul(post_t.reshape(n_members * n_post, batch), pre, out=flat).reshape(n_members, n_post, pre.shape[1])
-    return np.matmul(post_t, pre, out=out)
-
-
-def forward(network, state, x, *, workspace=None):
-    """Clean pass: summed inputs and rates of every layer, :class:`~bioplastic.network.Activity`.
-
-    With a :class:`Workspace` the arrays are written into it (and are
-    overwritten by the next pass that uses the same workspace).
-    """
-    inputs, rates = [], [x]
-    n_members, batch = state.n_members, x.shape[-2]
-    dtype = np.result_type(x, state.dtype)
-    for k, activation in enumerate(network.activations):
-        shape = (n_members, batch, state.weights[k].shape[1])
-        h = affine(rates[-1], state.weights[k], state.biases[k], out=scratch(workspace, ("h", k), shape, dtype))
-        inputs.append(h)
-        rates.append(activation(h, out=scratch(workspace, ("x", k), shape, dtype)))
-    return Activity(inputs, rates)
-
-
-def predict(network, state, x, *, chunk_size=None, out=None):
-    """Outputs of every member for many samples (the clean forward pass, for evaluation).
-
-    Each layer is one matrix product per member with the bias folded in (a
-    row of ones appended to the presynaptic rates), so a layer costs its
-    GEMM and one activation pass; the first layer, whose input all members
-    share, is a single GEMM against all members' weights. Samples are taken
-    in chunks small enough for the activity to stay in cache. Equal to
-    :func:`forward` up to rounding (the bias is summed in another order).
-
-    Parameters
-    ----------
-    network : Network
-    state : NetworkState
-    x : ndarray of shape (n_samples, n_in)
-    chunk_size : int, optional
-        Samples per chunk; by default as many as keep one layer's activity
-        (``n_members x chunk x width`` values) within about 64k numbers.
-    out : ndarray of shape (n_members, n_samples, n_out), optional
-        Where to write the outputs.
-
-    Returns
-    -------
-    ndarray of shape (n_members, n_samples, n_out)
-    """
-    n_members, n_samples = state.n_members, len(x)
-    dtype = np.result_type(x, state.dtype)
-    widths = [p.n_neurons for p in network.populations]
-    if out is None:
-        out = np.empty((n_members, n_samples, widths[-1]), dtype=dtype)
-    if chunk_size is None:
-        chunk_size = max(16, 2**16 // (n_members * max(widths[1:])))
-    chunk_size = min(chunk_size, max(n_samples, 1))
-    has_bias = [b is not None for b in state.biases]
-    # weights transposed to (member, pre, post), the bias as one more presynaptic row
-    folded = []
-    for w, b in zip(state.weights, state.biases, strict=True):
-        f = np.empty((n_members, w.shape[2] + (b is not None), w.shape[1]), dtype=dtype)
-        f[:, : w.shape[2]] = w.transpose(0, 2, 1)
-        if b is not None:
-            f[:, w.shape[2]] = b
-        folded.append(f)
-    first = np.ascontiguousarray(folded[0].transpose(1, 0, 2)).reshape(folded[0].shape[1], n_members * widths[1])
-    x_in = np.ones((chunk_size, widths[0] + has_bias[0]), dtype=dtype)
-    h_first = np.empty((chunk_size, n_members * widths[1]), dtype=dtype)
-    # rates of each hidden layer with a column of ones for the next bias; the first in the
-    # (sample, member, neuron) layout of its GEMM, the others (member, sample, neuron)
-    rates = [np.ones((chunk_size, n_members, widths[1] + has_bias[1]) if k == 0 else (n_members, chunk_size, widths[k + 1] + has_bias[k + 1]),
-                     dtype=dtype) for k in range(network.n_layers - 1)]
-    h_hidden = [np.empty((n_members, chunk_size, widths[k + 1]), dtype=dtype) for k in range(1, network.n_layers - 1)]
-    last = network.n_layers - 1
-    for start in range(0, n_samples, chunk_size):
-        rows = slice(start, min(start + chunk_size, n_samples))
-        m = rows.stop - rows.start
-        x_in[:m, : widths[0]] = x[rows]
-        h = np.matmul(x_in[:m], first, out=h_first[:m]).reshape(m, n_members, widths[1])
-        for k, activation in enumerate(network.activations):
-            if k > 0:
-                pre = rates[0][:m].transpose(1, 0, 2) if k == 1 else rates[k - 1][:, :m]
-                h = np.matmul(pre, folded[k], out=out[:, rows] if k == last else h_hidden[k - 1][:, :m])
-            if k == last:
-                destination = out[:, rows]
-                h = h.transpose(1, 0, 2) if k == 0 else h
-            else:
-                destination = rates[k][:m, :, : widths[1]] if k == 0 else rates[k][:, :m, : widths[k + 1]]
-            result = activation(h, out=destination)
-            if result is not destination:  # activations that return their input (linear)
-                np.copyto(destination, result)
-    return out
-
-
-def perturbation_change(network, state, activity, noise, sigma, *, workspace=None):
-    """Change of every layer's rate caused by intrinsic noise ``sigma * xi``.
-
-    The perturbed pass ``x~_k = f_k(W_k x~_{k-1} + b_k + sigma xi_k)`` is
-    computed as the difference ``dx_k = x~_k - x_k`` propagated from the clean
-    pass (``dh_k = W_k dx_{k-1} + sigma xi_k``), which reuses ``W_1 x`` and
-    loses no precision to cancellation even for ``sigma = 1e-4`` in float32.
-
-    Parameters
-    ----------
-    noise : list of (ndarray of shape (n_members, batch, n_k) or None)
-        Unit-variance noise per layer; ``None`` for unperturbed layers.
-    workspace : Workspace, optional
-        Where to write the results (see :func:`forward`).
-
-    Returns
-    -------
-    list of (ndarray or None)
-        ``dx_k`` for each layer (``None`` while nothing has been perturbed yet).
-    """
-    changes = []
-    dx = None
-    for k, activation in enumerate(network.activations):
-        h = activity.inputs[k]
-        dh = None
-        if dx is not None:
-            dh = np.matmul(dx, state.weights[k].transpose(0, 2, 1), out=scratch(workspace, ("dh", k), h.shape, h.dtype))
-        if noise[k] is not None:
-            shared = shared_member(noise[k])
-            if shared is not None:  # one stream for the whole block: scale it once
-                sigma_xi = np.broadcast_to(np.multiply(shared, sigma, out=scratch(workspace, ("sigma_xi", k), h.shape[1:], h.dtype)), h.shape)
-            else:
-                sigma_xi = np.multiply(noise[k], sigma, out=scratch(workspace, ("sigma_xi", k), h.shape, h.dtype))
-            if dh is None:
-                dh = sigma_xi
-            else:
-                dh += sigma_xi
-        dx = None if dh is None else activation.difference(h, dh, activity.rates[k + 1], out=scratch(workspace, ("dx", k), h.shape, h.dtype))
-        changes.append(dx)
-    return changes
 
 
 def _even_bounds(n, max_block, *, start=0):
@@ -313,18 +92,17 @@ class single_threaded_blas:
     Small matrices gain nothing from BLAS threads, which mostly add
     synchronisation (5-50x slower when the cores are busy); parallelism is
     better spent on independent members or runs. Uses ``threadpoolctl``,
-    which handles every BLAS library loaded in the process.
+    which handles every BLAS library loaded in the process (see
+    :func:`bioplastic._threads.blas_limit`).
     """
 
     def __enter__(self):
-        from threadpoolctl import threadpool_limits
-
-        self._limits = threadpool_limits(limits=1, user_api="blas")
+        self._limit = blas_limit(1)
+        self._limit.__enter__()
         return self
 
     def __exit__(self, *exc):
-        self._limits.restore_original_limits()
-        return False
+        return self._limit.__exit__(*exc)
 
 
 _PREFETCH = None
@@ -358,7 +136,8 @@ class NoiseBuffer:
     rngs : list of numpy.random.Generator
         One noise stream per member.
     widths : list of (int or None)
-        Width of each layer's noise (``None``: layer not perturbed).
+        Width of each layer's noise (``None``: layer not perturbed); one
+        value per neuron and sample, shape ``(batch, width)`` per step.
     kinds : list of (str or None)
         Noise distribution of each layer.
     batch_size : int
@@ -370,12 +149,23 @@ class NoiseBuffer:
     max_elements : int, default 2**18
         Chunk size bound, in noise values per stream.
     prefetch : bool, default True
+        Draw on the prefetch thread. :class:`NumpyEngine` turns it off when
+        its CPU budget has no CPU left for the thread (``threads_.prefetch``).
+    synaptic_shapes : list of (tuple of int or None), optional
+        Per-step shape of each projection's synaptic noise (Gaussian, one
+        draw per step shared by the minibatch), e.g. ``(n_post, n_pre + 1)``;
+        ``None``: no synaptic noise there. These channels follow the
+        population channels in :meth:`next_streams`.
     """
 
-    def __init__(self, rngs, widths, kinds, batch_size, dtype, *, members=None, max_elements=2**18, prefetch=True):
+    def __init__(self, rngs, widths, kinds, batch_size, dtype, *, members=None, max_elements=2**18, prefetch=True, synaptic_shapes=None):
         self.rngs = rngs
         self.widths = widths
         self.kinds = kinds
+        self.synaptic_shapes = list(synaptic_shapes or [])
+        # every channel's per-step shape and distribution
+        self._shapes = [None if w is None else (batch_size, w) for w in widths] + [None if s is None else tuple(s) for s in self.synaptic_shapes]
+        self._kinds = list(kinds) + [None if s is None else "gaussian" for s in self.synaptic_shapes]
         self.batch_size = batch_size
         self.dtype = np.dtype(dtype)
         self.prefetch = prefetch
@@ -385,8 +175,8 @@ class NoiseBuffer:
         if self.members.ndim != 1 or len(self.members) == 0 or self.members.min() < 0 or self.members.max() >= len(rngs):
             raise ValueError(f"members should index the {len(rngs)} noise streams, got {members!r}")
         self._identity = len(self.members) == len(rngs) and bool(np.all(self.members == np.arange(len(rngs))))
-        total = sum(w for w in widths if w is not None)
-        self.chunk_cap = max(1, max_elements // max(1, batch_size * total))
+        total = sum(int(np.prod(shape)) for shape in self._shapes if shape is not None)
+        self.chunk_cap = max(1, max_elements // max(1, total))
         self._sets = {}  # chunk length -> two alternating buffer sets
         self._plan = []
         self._parity = 0
@@ -411,7 +201,7 @@ class NoiseBuffer:
         if length not in self._sets:
             n_streams = len(self.rngs)
             self._sets[length] = [
-                [None if w is None else np.empty((n_streams, length, self.batch_size, w), dtype=self.dtype) for w in self.widths]
+                [None if shape is None else np.empty((n_streams, length, *shape), dtype=self.dtype) for shape in self._shapes]
                 for _ in range(2)
             ]
         self._parity ^= 1
@@ -419,7 +209,7 @@ class NoiseBuffer:
 
     def _draw(self, buffers):
         for e, rng in enumerate(self.rngs):
-            for buf, kind in zip(buffers, self.kinds, strict=True):
+            for buf, kind in zip(buffers, self._kinds, strict=True):
                 if buf is not None:
                     draw_noise(rng, kind, buf[e].shape, self.dtype, out=buf[e])
         return buffers
@@ -450,16 +240,18 @@ class NoiseBuffer:
         self._pos = 0
 
     def next(self):
-        """Return the noise of the next step: list of (ndarray of shape (n_members, batch, n_k) or None)."""
+        """Return the noise of the next step per member: list of (ndarray of shape (n_members, ...) or None), one per channel."""
         streams = self.next_streams()
         if self._identity:
             return streams
         return [None if n is None else n[self.members] for n in streams]
 
     def next_streams(self):
-        """Noise of the next step per stream: list of (ndarray of shape (n_streams, batch, n_k) or None).
+        """Noise of the next step per stream: list of (ndarray of shape (n_streams, ...) or None), one per channel.
 
-        ``next_streams()[k][members[i]]`` is member ``i``'s noise.
+        The population channels (shape ``(n_streams, batch, n_k)``) come
+        first, then the synaptic ones. ``next_streams()[k][members[i]]`` is
+        member ``i``'s noise.
         """
         if self._pos >= self._len:
             self._refill()
@@ -503,15 +295,20 @@ class NumpyEngine:
         numbers, so the element-wise work stays in cache; the members are
         split into blocks of equal size (within one). Results do not depend
         on it beyond rounding.
-    n_threads : int, default 1
+    n_threads : "auto" or int, default "auto"
         Threads that step member blocks concurrently (numpy releases the
         interpreter lock in its array and BLAS routines, and members are
         independent, so results do not depend on it); at most one per
-        block. Run the steps inside :meth:`running` so that BLAS does not
-        add threads of its own. Whether threads pay depends on the block
-        size and the machine: the many short numpy calls of a step contend
-        for the interpreter lock (``benchmarks/sarcos_ensemble.py
-        --threads N`` measures it).
+        block. ``"auto"`` chooses them from the CPU budget and the blocks'
+        work (one thread on budgets below 3 CPUs); an explicit number is
+        honoured. Together with the BLAS threads and the noise prefetch
+        thread they stay within the CPUs the process may use (see
+        :mod:`bioplastic._threads` for the policy): the limits are set
+        during :meth:`step` and :meth:`predict` and restored afterwards.
+        Run many steps inside :meth:`running` to set them once. Whether a
+        second thread pays depends on the block size and the machine: the
+        many short numpy calls of a step contend for the interpreter lock
+        (``benchmarks/sarcos_ensemble.py --threads N`` measures it).
 
     Attributes
     ----------
@@ -521,12 +318,17 @@ class NumpyEngine:
         Synaptic-scaling targets per layer (``None`` where not scaled).
     noise_ : NoiseBuffer or None
         Intrinsic noise, one stream per distinct seed.
+    threads_ : ThreadPlan
+        CPU budget, worker threads, noise prefetch thread and the CPUs left
+        to BLAS.
     """
 
-    def __init__(self, network, rule, loss, *, seeds, batch_size, homeostasis=None, dtype=np.float64, member_block=None, n_threads=1):
+    def __init__(self, network, rule, loss, *, seeds, batch_size, homeostasis=None, dtype=np.float64, member_block=None, n_threads="auto",
+                 optimiser=None):
         self.network = network
         self.rule = rule
         self.loss = loss
+        self.optimiser = get_optimiser(optimiser)
         self.seeds = [int(s) for s in seeds]
         self.batch_size = batch_size
         self.homeostasis = homeostasis
@@ -543,16 +345,21 @@ class NumpyEngine:
         init = network.init_state(rngs=[s[0] for s in streams], dtype=self.dtype)
         self.state_ = init if len(distinct) == len(self.seeds) else init.take(stream_of)
         self.noise_ = None
-        if rule.uses_noise:
-            perturbed = rule.perturbed_layers(network)
-            widths, kinds = [], []
-            for k, pop in enumerate(network.populations[1:]):
-                noisy = perturbed[k] and pop.noise is not None
-                widths.append(pop.n_neurons if noisy else None)
-                kinds.append(pop.noise if noisy else None)
-            if all(w is None for w in widths):
-                raise ValueError(f"{rule!r} needs intrinsic noise but no perturbed population of {network!r} has noise")
-            self.noise_ = NoiseBuffer([s[1] for s in streams], widths, kinds, batch_size, self.dtype, members=stream_of)
+        needs = rule.noise_needs(network)
+        if rule.uses_noise and not needs.any:
+            raise ValueError(f"{rule!r} needs intrinsic noise but no perturbed population of {network!r} has noise")
+        self._synaptic = any(needs.synapse)
+        if needs.any:
+            pops = network.populations[1:]
+            widths = [pop.n_neurons if noisy else None for noisy, pop in zip(needs.population, pops, strict=True)]
+            kinds = [pop.noise if noisy else None for noisy, pop in zip(needs.population, pops, strict=True)]
+            synaptic = [(proj.n_post, proj.n_pre + 1) if noisy else None for noisy, proj in zip(needs.synapse, network.projections, strict=True)]
+            self.noise_ = NoiseBuffer([s[1] for s in streams], widths, kinds, batch_size, self.dtype, members=stream_of,
+                                      synaptic_shapes=synaptic if self._synaptic else None)
+        # the rule's own state, per member from its own stream (members sharing a seed share it)
+        own = [rule.init_rule_state(network, rule_stream(s), self.dtype) for s in distinct]
+        self.rule_state_ = {name: np.ascontiguousarray(np.stack([o[name] for o in own])[stream_of], dtype=self.dtype) for name in own[0]}
+        self.optimiser_state_ = self.optimiser.init_state(self._parameters(self.state_, self.rule_state_))
         widest = max(p.n_neurons for p in network.populations[1:])
         if member_block is None:
             member_block = max(1, 2**16 // (batch_size * widest))
@@ -560,7 +367,16 @@ class NumpyEngine:
         self._blocks, self._block_streams = _member_blocks(stream_of, self.member_block)
         # first member with the same seed (members that may still be identical), or None
         self._first_of = None if len(distinct) == len(self.seeds) else np.array([self.seeds.index(s) for s in self.seeds], dtype=np.intp)
-        self.n_threads = min(check_positive_int(n_threads, "n_threads"), len(self._blocks))
+        # matrix-product flops: the largest GEMM of a step (per member, a lower bound) and a block's step in all
+        layer_macs = [p.n_neurons * q.n_neurons for p, q in zip(network.populations[:-1], network.populations[1:], strict=True)]
+        self._step_flops = 2.0 * batch_size * max(layer_macs)
+        block_flops = 3 * 2.0 * batch_size * sum(layer_macs) * max(b.stop - b.start for b in self._blocks)
+        self.threads_ = _threads.plan_threads(n_threads, n_blocks=len(self._blocks), block_flops=block_flops,
+                                              itemsize=self.dtype.itemsize, uses_noise=self.noise_ is not None)
+        if self.noise_ is not None:
+            self.noise_.prefetch = self.threads_.prefetch
+        self.n_threads = self.threads_.workers
+        self._running = 0
         self._pool = None
         self._workspaces = [Workspace() for _ in self._blocks]
         self.scaling_targets_ = None
@@ -575,12 +391,25 @@ class NumpyEngine:
         if self.noise_ is not None:
             self.noise_.start_epoch(n_steps)
 
+    @contextlib.contextmanager
     def running(self):
-        """Context manager for a run of steps: BLAS single-threaded while member blocks run on threads."""
-        return single_threaded_blas() if self.n_threads > 1 else contextlib.nullcontext()
+        """Context manager for a run of steps: the BLAS threads of :attr:`threads_` set once for all of them (restored after).
+
+        :meth:`step` sets them itself when called outside; inside, it
+        skips that (about 40 us a step).
+        """
+        with blas_limit(self.threads_.blas_threads(self._step_flops)):
+            self._running += 1
+            try:
+                yield self
+            finally:
+                self._running -= 1
 
     def step(self, x, target, scale):
         """One plasticity step on a minibatch; ``scale`` (shape ``(n_members,)``) is each member's learning rate."""
+        if not self._running:
+            with self.running():
+                return self.step(x, target, scale)
         noise = self.noise_.next_streams() if self.noise_ is not None else None
         self._for_each_block(len(self._blocks), self._step_block, x, target, scale, noise)
         if self.homeostasis is not None:
@@ -615,8 +444,36 @@ class NumpyEngine:
                     None if n is None else np.take(n, streams, axis=0, out=workspace.get(("noise", k), (len(streams),) + n.shape[1:], n.dtype))
                     for k, n in enumerate(noise)
                 ]
-        updates = self.rule.compute_updates(self.network, state, x, target, self.loss, noise=sub_noise, scale=scale[block], workspace=workspace)
-        self._apply(state, updates)  # views: changes land in self.state_
+        synaptic_noise = None
+        if self._synaptic:
+            sub_noise, synaptic_noise = sub_noise[: self.network.n_layers], sub_noise[self.network.n_layers :]
+        rule_state = self.rule_state_ if len(self._blocks) == 1 else {k: v[block] for k, v in self.rule_state_.items()}
+        kwargs = dict(noise=sub_noise, synaptic_noise=synaptic_noise, rule_state=rule_state, workspace=workspace)
+        if self.optimiser.fused:  # plain SGD: the rule computes -eta g in its own sums over samples
+            directions = self.rule.directions(self.network, state, x, target, self.loss, scale=np.negative(scale[block]), **kwargs)
+            self._apply(state, directions, rule_state)  # views: changes land in self.state_
+        else:
+            directions = self.rule.directions(self.network, state, x, target, self.loss, **kwargs)
+            opt_state = self.optimiser_state_ if len(self._blocks) == 1 else {k: v[block] for k, v in self.optimiser_state_.items()}
+            self.optimiser.step(self._parameters(state, rule_state), self._parameters(directions, directions.state),
+                                scale[block], opt_state)
+
+    def _parameters(self, state, rule_state):
+        """What the optimiser steps, ``{name: array}``: plastic weights ``W<k>``, their biases ``b<k>``, rule state ``rule/<name>``.
+
+        ``state`` is a state or a :class:`~bioplastic.plasticity.Directions`
+        (its ``None`` entries are left out).
+        """
+        params = {}
+        for k, proj in enumerate(self.network.projections):
+            if not proj.plastic:
+                continue
+            if state.weights[k] is not None:
+                params[f"W{k}"] = state.weights[k]
+            if self.state_.biases[k] is not None and state.biases[k] is not None:
+                params[f"b{k}"] = state.biases[k]
+        params.update({f"rule/{name}": value for name, value in rule_state.items()})
+        return params
 
     def apply(self, updates):
         """Add weight and bias changes to all members, then apply synaptic scaling."""
@@ -624,12 +481,14 @@ class NumpyEngine:
         if self.homeostasis is not None:
             self.homeostasis.apply(self.state_, self.scaling_targets_)
 
-    def _apply(self, state, updates):
+    def _apply(self, state, updates, rule_state=None):
         for k in range(self.network.n_layers):
             if updates.weights[k] is not None:
                 state.weights[k] += updates.weights[k]
             if updates.biases[k] is not None and state.biases[k] is not None:
                 state.biases[k] += updates.biases[k]
+        for name, change in getattr(updates, "state", {}).items():
+            rule_state[name] += change
 
     def predict(self, x, *, batch_size=None):
         """Outputs of every member, ``ndarray of shape (n_members, n_samples, n_out)``.
@@ -647,7 +506,11 @@ class NumpyEngine:
             state = self.state_.take(distinct)
         blocks = self._blocks if copies is None else [slice(lo, hi) for lo, hi in _even_bounds(state.n_members, self.member_block)]
         out = np.empty((state.n_members, len(x), self.network.n_outputs), dtype=np.result_type(x, self.dtype))
-        with self.running():
+        members = max(b.stop - b.start for b in blocks)
+        widths = [p.n_neurons for p in self.network.populations]
+        chunk = min(len(x), batch_size or max(16, 2**16 // (members * max(widths[1:]))))
+        flops = 2.0 * chunk * members * max(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+        with blas_limit(self.threads_.blas_threads(flops)):
             self._for_each_block(len(blocks), self._predict_block, state, blocks, x, batch_size, out)
         return out if copies is None else out[copies]
 
@@ -656,7 +519,26 @@ class NumpyEngine:
         predict(self.network, state.view(block), x, chunk_size=batch_size, out=out[block])
 
     def set_state(self, state):
+        """Replace the weights of all members (a :class:`~bioplastic.network.NetworkState`)."""
         self.state_ = NetworkState(
             [np.ascontiguousarray(w, dtype=self.dtype) for w in state.weights],
             [None if b is None else np.ascontiguousarray(b, dtype=self.dtype) for b in state.biases],
         )
+
+    def run_arrays(self):
+        """Everything a run changes besides the weights, ``{name: array}``: rule state (``rule/...``) and optimiser state (``optimiser/...``)."""
+        arrays = {f"rule/{k}": v for k, v in self.rule_state_.items()}
+        arrays.update({f"optimiser/{k}": v for k, v in self.optimiser_state_.items()})
+        return arrays
+
+    def set_run_arrays(self, arrays):
+        """Restore what :meth:`run_arrays` returned (checked against this engine's rule and optimiser)."""
+        expected = set(self.run_arrays())
+        if set(arrays) != expected:
+            raise ValueError(f"run state holds {sorted(arrays)}, but this rule and optimiser keep {sorted(expected)}")
+        for name, value in arrays.items():
+            group, key = name.split("/", 1)
+            target = self.rule_state_ if group == "rule" else self.optimiser_state_
+            if np.shape(value) != target[key].shape:
+                raise ValueError(f"run state {name!r} has shape {np.shape(value)}, expected {target[key].shape}")
+            target[key] = np.array(value, dtype=target[key].dtype)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
+
 from .._validation import check_positive_int
 from ..network import Network
 from ..neurons import Population
@@ -28,7 +32,20 @@ def mlp(sizes, *, hidden="relu", readout="linear", noise="gaussian", init_scale=
     Returns
     -------
     Network
+
+    Raises
+    ------
+    TypeError
+        If ``sizes`` is not a sequence (e.g. a single int) or a width is not an integer.
+    ValueError
+        If there are fewer than 2 sizes or a width is below 1.
     """
+    if isinstance(sizes, np.ndarray) and sizes.ndim != 1:
+        raise ValueError(f"sizes should be a 1-D sequence of layer widths, e.g. (784, 300, 10), got an array of shape {sizes.shape}")
+    if not isinstance(sizes, (Sequence, np.ndarray)) or isinstance(sizes, (str, bytes)):
+        raise TypeError(
+            f"sizes should be a sequence of layer widths, input first, e.g. (784, 300, 10), got {sizes!r} of type {type(sizes).__name__}"
+        )
     sizes = list(sizes)
     if len(sizes) < 2:
         raise ValueError(f"mlp needs at least 2 sizes (input and output), got {sizes!r}")

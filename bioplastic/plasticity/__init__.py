@@ -1,36 +1,35 @@
-"""Plasticity rules, one module per family.
+"""Plasticity rules, one module per rule.
 
-=====================  ========  ===========================================
-rule                   signal    module
-=====================  ========  ===========================================
-``NodePerturbation``   scalar    :mod:`~bioplastic.plasticity.node_perturbation`
-``Backprop``           vector    :mod:`~bioplastic.plasticity.backprop`
-``Reinforce``          vector    :mod:`~bioplastic.plasticity.reinforce` (scalar at the readout)
-=====================  ========  ===========================================
+=============================  ========  =====  ===============================================
+rule                           signal    local  module
+=============================  ========  =====  ===============================================
+``NodePerturbation``           scalar    yes    :mod:`~bioplastic.plasticity.node_perturbation`
+``Backprop``                   vector    no     :mod:`~bioplastic.plasticity.backprop`
+``Reinforce``                  vector    no     :mod:`~bioplastic.plasticity.reinforce` (scalar at the readout)
+=============================  ========  =====  ===============================================
 
 ``signal`` says what reaches a synapse besides its own pre- and postsynaptic
-activity: one broadcast scalar (a neuromodulator) or a per-neuron error
-vector.
+activity: one broadcast scalar (a neuromodulator), a per-neuron error vector
+carried back through the forward weights, or one carried back through a
+feedback pathway. :func:`registered_rules` lists every registered rule. The contract every rule follows is in
+:mod:`~bioplastic.plasticity.base`. Every module of this package is imported
+here, so its rules register themselves; a rule defined elsewhere registers
+when its module is imported.
 """
 
-from .backprop import Backprop
-from .base import SIGNALS, PlasticityRule, Updates
-from .node_perturbation import NodePerturbation
-from .reinforce import Reinforce
+import importlib
+import pkgutil
 
-__all__ = ["SIGNALS", "Backprop", "NodePerturbation", "PlasticityRule", "Reinforce", "Updates", "get_rule", "RULES"]
+from .base import RULES, SIGNALS, Directions, NoiseNeeds, PlasticityRule, Updates, get_rule, registered_rules
 
-RULES = {"node_perturbation": NodePerturbation, "np": NodePerturbation, "backprop": Backprop, "sgd": Backprop}
-RULES["reinforce"] = Reinforce
+__all__ = ["RULES", "SIGNALS", "Directions", "NoiseNeeds", "PlasticityRule", "Updates", "get_rule", "registered_rules"]
 
-
-def get_rule(name, **params):
-    """Build a rule from its name (``"node_perturbation"``/``"np"``, ``"backprop"``/``"sgd"``) and parameters."""
-    from .._validation import check_choice
-
-    if isinstance(name, PlasticityRule):
-        return name
-    if not isinstance(name, str):
-        raise TypeError(f"rule should be a name or a PlasticityRule, got {name!r}")
-    key = check_choice(name, "rule", tuple(RULES))
-    return RULES[key](**params)
+# import every rule module (one module per rule) and export its public names
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name != "base" and not _module.name.startswith("_"):
+        _mod = importlib.import_module(f"{__name__}.{_module.name}")
+        for _name in getattr(_mod, "__all__", ()):
+            globals()[_name] = getattr(_mod, _name)
+            if _name not in __all__:
+                __all__.append(_name)
+del _module, _mod, _name

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_layers, check_positive, layer_mask
-from ..engines.numpy import forward, perturbation_change
 from ..neuromodulation import check_neuromodulator
-from .backprop import deltas_to_updates
-from .base import PlasticityRule, Updates
+from ..ops import deltas_to_updates, forward, perturbation_change
+from .base import Directions, PlasticityRule
 
 __all__ = ["NodePerturbation"]
 
@@ -49,7 +48,9 @@ class NodePerturbation(PlasticityRule):
     """
 
     name = "node_perturbation"
+    aliases = ("np",)
     signal = "scalar"
+    local = True
     uses_noise = True
 
     def __init__(self, *, sigma=1e-4, layers="all", neuromodulator=None, batch_reduction="mean"):
@@ -61,21 +62,16 @@ class NodePerturbation(PlasticityRule):
     def perturbed_layers(self, network):
         return layer_mask(self.layers, network)
 
-    def compute_updates(self, network, state, x, target, loss, *, noise=None, scale, workspace=None):
+    def directions(self, network, state, x, target, loss, *, noise=None, synaptic_noise=None, rule_state=None, scale=None, workspace=None):
+        """Gradient estimate ``g_k = -(1/B) sum_n M_n xi_{k,n} x_{k-1,n}^T`` (``"mean"``), times ``scale``."""
         if noise is None:
-            raise ValueError("NodePerturbation.compute_updates needs noise (a list of per-layer arrays)")
+            raise ValueError("NodePerturbation.directions needs noise (a list of per-layer arrays)")
         activity = forward(network, state, x, workspace=workspace)
         changes = perturbation_change(network, state, activity, noise, self.sigma, workspace=workspace)
         loss_difference = loss.difference(activity.output, changes[-1], target)
         modulator = self.neuromodulator.signal(loss_difference, self.sigma)  # (E, B)
-        coefficient = modulator * (np.asarray(scale, dtype=modulator.dtype)[:, None] * self._sample_factor(x.shape[0]))
+        # -scale, exact: the SGD change eta M xi x^T keeps its rounding (scale = -eta)
+        factor = np.negative(self._scale(scale, state.n_members, modulator.dtype))
+        coefficient = modulator * (factor[:, None] * self._sample_factor(x.shape[0]))
         weights, biases = deltas_to_updates(network, activity, noise, coefficient[:, :, None], workspace=workspace)
-        return Updates(weights, biases, activity)
-
-    def describe(self):
-        return {
-            "name": self.name,
-            "sigma": self.sigma,
-            "layers": self.layers if isinstance(self.layers, str) else list(self.layers),
-            "batch_reduction": self.batch_reduction,
-        }
+        return Directions(weights, biases, activity)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_positive
-from ..engines.numpy import forward, perturbation_change
 from ..neuromodulation import check_neuromodulator
-from .backprop import backprop_deltas, deltas_to_updates
-from .base import PlasticityRule, Updates
+from ..ops import backprop_deltas, deltas_to_updates, forward, perturbation_change
+from .base import Directions, PlasticityRule
 
 __all__ = ["Reinforce"]
 
@@ -68,6 +67,7 @@ class Reinforce(PlasticityRule):
 
     name = "reinforce"
     signal = "vector"
+    local = False
     uses_noise = True
 
     def __init__(self, *, sigma=1e-4, perturb_hidden=False, neuromodulator=None, batch_reduction="mean"):
@@ -85,10 +85,11 @@ class Reinforce(PlasticityRule):
         """What reaches each layer's synapses: ``"vector"`` for hidden layers, ``"scalar"`` for the readout."""
         return ["vector"] * (network.n_layers - 1) + ["scalar"]
 
-    def compute_updates(self, network, state, x, target, loss, *, noise=None, scale, workspace=None):
+    def directions(self, network, state, x, target, loss, *, noise=None, synaptic_noise=None, rule_state=None, scale=None, workspace=None):
+        """Gradient estimate ``g_k = (1/B) sum_n g^_{k,n} x_{k-1,n}^T`` (``"mean"``), times ``scale``."""
         if noise is None or noise[-1] is None:
             raise ValueError(
-                "Reinforce.compute_updates needs intrinsic noise at the output population "
+                "Reinforce.directions needs intrinsic noise at the output population "
                 "(a list of per-layer arrays whose last entry is not None); "
                 f"the output population's noise is {network.populations[-1].noise!r}"
             )
@@ -100,14 +101,6 @@ class Reinforce(PlasticityRule):
         modulator = self.neuromodulator.signal(loss_difference, self.sigma)  # (E, B)
         estimate = -modulator[:, :, None] * noise[-1]  # estimate of dL/dh_L, (E, B, n_out)
         deltas = backprop_deltas(network, state, activity, estimate, workspace=workspace)
-        coefficient = -np.asarray(scale, dtype=modulator.dtype)[:, None, None] * self._sample_factor(x.shape[0])
+        coefficient = self._scale(scale, state.n_members, modulator.dtype)[:, None, None] * self._sample_factor(x.shape[0])
         weights, biases = deltas_to_updates(network, activity, deltas, coefficient, workspace=workspace)
-        return Updates(weights, biases, activity)
-
-    def describe(self):
-        return {
-            "name": self.name,
-            "sigma": self.sigma,
-            "perturb_hidden": self.perturb_hidden,
-            "batch_reduction": self.batch_reduction,
-        }
+        return Directions(weights, biases, activity)

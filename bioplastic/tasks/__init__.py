@@ -2,12 +2,16 @@
 
 Real data sets are downloaded only when a loader is called (never at import),
 or read from a local directory (argument ``data_dir`` or the environment
-variable ``BIOPLASTIC_DATA_DIR``).
+variable ``BIOPLASTIC_DATA_DIR``, made absolute against the working directory
+when the loader is called).  :class:`IdxImageTask` reads any image set in
+MNIST's idx layout (Fashion-MNIST, KMNIST, ...) from a directory or from the
+paths of its four files.
 """
 
 from .base import DatasetTask, Task, one_hot
+from .idx_images import IdxImageTask
 from .mnist import MnistTask
 from .sarcos import SarcosTask
 from .student_teacher import NonlinearStudentTeacher, StudentTeacher
 
-__all__ = ["MnistTask", "SarcosTask", "DatasetTask", "NonlinearStudentTeacher", "StudentTeacher", "Task", "one_hot"]
+__all__ = ["IdxImageTask", "MnistTask", "SarcosTask", "DatasetTask", "NonlinearStudentTeacher", "StudentTeacher", "Task", "one_hot"]

@@ -5,9 +5,10 @@ The real-data loaders (:mod:`bioplastic.tasks.mnist`,
 files with the following policy:
 
 1. If a data directory is given -- the ``data_dir`` argument of a loader, or
-   else the environment variable ``BIOPLASTIC_DATA_DIR`` -- the files are
-   looked for in the dataset's subfolder(s) of that directory (for example
-   ``<dir>/mnist/``) and then directly in ``<dir>``.  Nothing is ever
+   else the environment variable ``BIOPLASTIC_DATA_DIR`` -- it is made
+   absolute against the current working directory when the loader is called,
+   and the files are looked for in the dataset's subfolder(s) of that
+   directory (for example ``<dir>/mnist/``) and then directly in ``<dir>``.  Nothing is ever
    downloaded in this mode: a missing file raises :class:`FileNotFoundError`
    whose message names the file, every directory searched, the canonical URL
    and the environment variable.
@@ -36,6 +37,7 @@ from pathlib import Path
 __all__ = [
     "DATASET_SUBDIRS",
     "ENV_VAR",
+    "absolute_path",
     "cache_dir",
     "fetch_file",
     "file_digest",
@@ -74,8 +76,10 @@ def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
         ``data_dir`` if given; else the value of the environment variable
         ``BIOPLASTIC_DATA_DIR`` if it is set and non-empty; else ``None``,
         meaning "use the pooch cache ``pooch.os_cache('bioplastic')`` and
-        download missing files there if allowed".  ``~`` is expanded; the
-        directory is not required to exist (a loader reports missing files).
+        download missing files there if allowed".  ``~`` is expanded and a
+        relative path is made absolute against the current working directory
+        at the time of the call (see :func:`absolute_path`); the directory is
+        not required to exist (a loader reports missing files).
 
     Raises
     ------
@@ -101,11 +105,31 @@ def _resolve_with_source(
             raise ValueError(
                 "data_dir must be a non-empty path or None, got an empty string"
             )
-        return Path(data_dir).expanduser(), "the data_dir argument"
+        return absolute_path(data_dir), "the data_dir argument"
     env = os.environ.get(ENV_VAR, "")
     if env:
-        return Path(env).expanduser(), f"the {ENV_VAR} environment variable"
+        return absolute_path(env), f"the {ENV_VAR} environment variable"
     return None, "the pooch cache"
+
+
+def absolute_path(path: str | os.PathLike) -> Path:
+    """Expand ``~`` and make ``path`` absolute against the current working directory.
+
+    Called where a data path is read, so that a relative path means the same
+    as in the caller's shell at that moment, whatever directory the files are
+    opened from later (a notebook kernel, a worker process).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        File or directory; it need not exist.
+
+    Returns
+    -------
+    pathlib.Path
+        The absolute path, with ``..`` and symbolic links resolved.
+    """
+    return Path(path).expanduser().resolve()
 
 
 def cache_dir() -> Path:
@@ -373,11 +397,18 @@ def _digest_cached(
     return hasher.hexdigest()
 
 
+_DEFAULT_ADVICE = (
+    "The file is corrupted, incomplete or not the canonical file; delete it "
+    "and download or copy it again."
+)
+
+
 def verify_checksum(
     path: str | os.PathLike,
     known_hash: str,
     *,
     decompress: bool = False,
+    advice: str | None = None,
 ) -> None:
     """Check a file against a known hash.
 
@@ -390,12 +421,16 @@ def verify_checksum(
         bare sha256 hex string.
     decompress : bool, optional
         Check the decompressed content of a gzip file (see :func:`file_digest`).
+    advice : str or None, optional
+        What the message of a mismatch tells the user to do; default: the
+        file is corrupted, incomplete or not the canonical file, delete it and
+        download or copy it again.
 
     Raises
     ------
     ValueError
         If the digest differs; the message names the file and gives the
-        expected and actual digests.
+        expected and actual digests, then ``advice``.
     """
     algorithm, expected = _parse_hash(known_hash)
     actual = file_digest(path, algorithm=algorithm, decompress=decompress)
@@ -403,7 +438,7 @@ def verify_checksum(
         what = "decompressed content" if decompress else "content"
         raise ValueError(
             f"Checksum mismatch for {Path(path)}: the {what} has {algorithm} "
-            f"{actual}, expected {algorithm} {expected}. The file is corrupted, "
-            "incomplete or not the canonical file; delete it and download or "
-            "copy it again."
+            f"{actual}, expected {algorithm} {expected}. "
+            + (advice or _DEFAULT_ADVICE)
         )
+

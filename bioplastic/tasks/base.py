@@ -53,6 +53,17 @@ class Task:
         return {"name": self.name, "n_inputs": self.n_inputs, "n_outputs": self.n_outputs}
 
 
+def _sample_matrix(array, name, what):
+    """``array`` as ``(n_samples, n_values)``, requiring at least one sample and one value per sample."""
+    if array.ndim == 0:
+        raise ValueError(f"{name} should be an array with one row per sample, got a scalar {array.item()!r}")
+    if len(array) == 0:
+        raise ValueError(f"{name} should hold at least 1 sample, got 0 (shape {array.shape})")
+    if array.size == 0:
+        raise ValueError(f"{name} should have at least 1 {what} per sample, got shape {array.shape}")
+    return array.reshape(len(array), -1)
+
+
 class DatasetTask(Task):
     """A task backed by fixed arrays.
 
@@ -73,30 +84,32 @@ class DatasetTask(Task):
 
     def __init__(self, x_train, y_train, x_test, y_test, *, n_classes=None, name="dataset", eval_train_size=None):
         self.name = name
-        x_train = check_finite_array(x_train, "x_train", dtype=float)
-        x_test = check_finite_array(x_test, "x_test", dtype=float)
-        x_train = x_train.reshape(len(x_train), -1)
-        x_test = x_test.reshape(len(x_test), -1)
+        x_train = _sample_matrix(check_finite_array(x_train, "x_train", dtype=float), "x_train", "feature")
+        x_test = _sample_matrix(check_finite_array(x_test, "x_test", dtype=float), "x_test", "feature")
         if x_train.shape[1] != x_test.shape[1]:
             raise ValueError(f"x_train has {x_train.shape[1]} features but x_test has {x_test.shape[1]}")
-        if len(x_train) < 1:
-            raise ValueError("x_train should hold at least 1 sample, got 0")
         y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+        for nm, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+            if y.ndim == 0:
+                raise ValueError(f"y_{nm} should hold one target per sample, got a scalar {y!r}")
+            if len(x) != len(y):
+                raise ValueError(f"x_{nm} has {len(x)} samples but y_{nm} has {len(y)}")
         self.is_classification = y_train.ndim == 1 and np.issubdtype(y_train.dtype, np.integer)
         if self.is_classification:
+            if y_test.ndim != 1 or not np.issubdtype(y_test.dtype, np.integer):
+                raise ValueError(
+                    f"y_train holds integer class labels, so y_test should too (1-D integers), "
+                    f"got shape {y_test.shape} and dtype {y_test.dtype}"
+                )
             if n_classes is None:
                 n_classes = int(max(y_train.max(), y_test.max())) + 1
+            n_classes = check_positive_int(n_classes, "n_classes")
             self.labels_train = y_train
             self.labels_test = y_test
             y_train, y_test = one_hot(y_train, n_classes), one_hot(y_test, n_classes)
         else:
-            y_train = check_finite_array(y_train, "y_train", dtype=float)
-            y_test = check_finite_array(y_test, "y_test", dtype=float)
-            y_train = y_train.reshape(len(y_train), -1)
-            y_test = y_test.reshape(len(y_test), -1)
-        for nm, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
-            if len(x) != len(y):
-                raise ValueError(f"x_{nm} has {len(x)} samples but y_{nm} has {len(y)}")
+            y_train = _sample_matrix(check_finite_array(y_train, "y_train", dtype=float), "y_train", "output")
+            y_test = _sample_matrix(check_finite_array(y_test, "y_test", dtype=float), "y_test", "output")
         if y_train.shape[1] != y_test.shape[1]:
             raise ValueError(f"y_train has {y_train.shape[1]} outputs but y_test has {y_test.shape[1]}")
         self.x_train, self.y_train, self.x_test, self.y_test = x_train, y_train, x_test, y_test

@@ -1,25 +1,23 @@
-"""MNIST handwritten digits: an idx-file reader and a loader.
+"""MNIST handwritten digits: the loader of the canonical files and the task.
 
 The loader returns plain numpy arrays; see :func:`load_mnist` for where the
 files are looked for and how they are verified, and :class:`MnistTask` for
-the classification task built on them.
+the classification task built on them.  The idx reader (:func:`read_idx`)
+and the preprocessing are those of :mod:`bioplastic.tasks.idx_images`, which
+also loads other image sets in MNIST's idx layout (Fashion-MNIST, KMNIST).
 """
 
 from __future__ import annotations
 
-import gzip
-import math
 import os
-import zlib
-from pathlib import Path
 
 import numpy as np
 
-from .._validation import check_positive_int
 from ._data import fetch_file, verify_checksum
 from .base import DatasetTask
+from .idx_images import _check_subset_sizes, _read_image_set, _take_subsets, read_idx
 
-__all__ = ["MNIST_FILES", "MNIST_URL", "MnistTask", "load_mnist", "read_idx"]
+__all__ = ["MNIST_FILES", "MNIST_URL", "NOT_MNIST_ADVICE", "MnistTask", "load_mnist", "read_idx"]
 
 #: Base URL of the canonical MNIST mirror (Google Cloud CVDF bucket).
 MNIST_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"
@@ -47,100 +45,16 @@ MNIST_FILES: dict[str, tuple[str, str]] = {
     ),
 }
 
-# idx type byte -> big-endian numpy dtype of the stored elements.
-_IDX_DTYPES: dict[int, np.dtype] = {
-    0x08: np.dtype("u1"),
-    0x09: np.dtype("i1"),
-    0x0B: np.dtype(">i2"),
-    0x0C: np.dtype(">i4"),
-    0x0D: np.dtype(">f4"),
-    0x0E: np.dtype(">f8"),
-}
-
-
-def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an idx file (the MNIST container format), gzipped or not.
-
-    The idx format is a 4-byte magic number -- two zero bytes, a type byte
-    (``0x08`` uint8, ``0x09`` int8, ``0x0B`` int16, ``0x0C`` int32, ``0x0D``
-    float32, ``0x0E`` float64) and the number of dimensions ``ndim`` -- then
-    ``ndim`` big-endian uint32 dimension sizes, then the elements in C order,
-    big-endian.  Gzip compression is detected from the file's first bytes,
-    not from its name.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The idx file (optionally gzip-compressed).
-
-    Returns
-    -------
-    numpy.ndarray
-        Array of shape ``(d_1, ..., d_ndim)`` with the native-byte-order
-        version of the stored dtype (``uint8``, ``int8``, ``int16``, ``int32``,
-        ``float32`` or ``float64``).  Writable and C-contiguous.
-
-    Raises
-    ------
-    ValueError
-        If the file is not a valid idx file: bad magic number, unknown type
-        byte, header shorter than announced, a data section whose size does
-        not match the dimensions (truncated or trailing bytes), or a corrupt
-        gzip stream.  The message names the file.
-    TypeError
-        If ``path`` is not a str or path-like object.
-    """
-    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
-        raise TypeError(
-            f"path must be a str or os.PathLike, got {type(path).__name__} {path!r}"
-        )
-    path = Path(path)
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise ValueError(
-                f"{path}: corrupt or truncated gzip stream ({exc})"
-            ) from exc
-    if len(raw) < 4:
-        raise ValueError(
-            f"{path}: not an idx file: {len(raw)} bytes, shorter than the "
-            "4-byte magic number"
-        )
-    if raw[0] != 0 or raw[1] != 0:
-        raise ValueError(
-            f"{path}: not an idx file: magic number starts with "
-            f"0x{raw[0]:02X}{raw[1]:02X}, expected 0x0000"
-        )
-    type_code, ndim = raw[2], raw[3]
-    if type_code not in _IDX_DTYPES:
-        known = ", ".join(f"0x{c:02X}" for c in _IDX_DTYPES)
-        raise ValueError(
-            f"{path}: unknown idx type byte 0x{type_code:02X}; expected one of "
-            f"{known}"
-        )
-    header_len = 4 + 4 * ndim
-    if len(raw) < header_len:
-        raise ValueError(
-            f"{path}: truncated idx header: {ndim} dimensions need "
-            f"{header_len} header bytes, file has {len(raw)}"
-        )
-    shape = tuple(
-        int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4)
-    )
-    dtype = _IDX_DTYPES[type_code]
-    expected = math.prod(shape) * dtype.itemsize
-    actual = len(raw) - header_len
-    if actual != expected:
-        problem = "truncated" if actual < expected else "has trailing bytes"
-        raise ValueError(
-            f"{path}: idx data section {problem}: dimensions {shape} of "
-            f"{dtype.name} need {expected} bytes after the {header_len}-byte "
-            f"header, found {actual}"
-        )
-    data = np.frombuffer(raw, dtype=dtype, offset=header_len).reshape(shape)
-    return data.astype(dtype.newbyteorder("="), order="C", copy=True)
+#: What a checksum mismatch of an MNIST file tells the user to do.
+NOT_MNIST_ADVICE = (
+    "If it is meant to be MNIST, it is corrupted or incomplete: delete it and "
+    "download or copy it again. If it is another image set in MNIST's idx "
+    "layout (Fashion-MNIST, KMNIST, ...), load it with "
+    "bioplastic.tasks.IdxImageTask(data_dir=...) or "
+    "bioplastic.tasks.idx_images.load_idx_images(data_dir=...) (task name "
+    "'idx_images' in configuration files), giving known_hashes={...} for "
+    "its files or verify=False."
+)
 
 
 def load_mnist(
@@ -161,7 +75,10 @@ def load_mnist(
     the sha256 of the canonical *decompressed* content (:data:`MNIST_FILES`),
     so re-compressed or uncompressed copies are accepted but any change to
     the pixels or labels is not.  Verification results are cached per
-    process (keyed on path, modification time and size).
+    process (keyed on path, modification time and size).  Other image sets
+    stored under the same names (Fashion-MNIST, KMNIST) fail this check; load
+    them with :class:`~bioplastic.tasks.IdxImageTask` or
+    :func:`~bioplastic.tasks.idx_images.load_idx_images`.
 
     Parameters
     ----------
@@ -192,7 +109,8 @@ def load_mnist(
         directories searched, the canonical URL and the environment variable.
     ValueError
         If a file fails its checksum (message names the file, expected and
-        actual sha256) or is not a valid idx file.
+        actual sha256, and how to load a non-canonical idx image set) or is
+        not a valid idx file of 28x28 uint8 images or their labels.
     ImportError
         If pooch is needed (no data directory given) but not installed.
     """
@@ -207,28 +125,15 @@ def load_mnist(
             known_hash=None,  # the .gz wrapper may differ; content checked below
             alternative_names=(filename.removesuffix(".gz"),),
         )
-        verify_checksum(path, "sha256:" + sha256, decompress=True)
+        verify_checksum(path, "sha256:" + sha256, decompress=True, advice=NOT_MNIST_ADVICE)
         paths[key] = path
-
-    out: dict[str, np.ndarray] = {}
-    for split in ("train", "test"):
-        images = read_idx(paths[f"x_{split}"])
-        labels = read_idx(paths[f"y_{split}"])
-        if images.ndim != 3 or images.shape[1:] != (28, 28):
-            raise ValueError(
-                f"{paths[f'x_{split}']}: expected images of shape (n, 28, 28), "
-                f"got {images.shape}"
-            )
-        if labels.shape != (images.shape[0],):
-            raise ValueError(
-                f"{paths[f'y_{split}']}: expected {images.shape[0]} labels, "
-                f"got shape {labels.shape}"
-            )
-        x = images.reshape(images.shape[0], 28 * 28).astype(np.float64)
-        x /= 255.0
-        out[f"x_{split}"] = x
-        out[f"y_{split}"] = labels.astype(np.int64)
-    return {key: out[key] for key in ("x_train", "y_train", "x_test", "y_test")}
+    files = {
+        "train_images": paths["x_train"],
+        "train_labels": paths["y_train"],
+        "test_images": paths["x_test"],
+        "test_labels": paths["y_test"],
+    }
+    return _read_image_set(files, image_shape=(28, 28))[0]
 
 
 # --------------------------------------------------------------------------
@@ -273,20 +178,12 @@ class MnistTask(DatasetTask):
     """
 
     def __init__(self, data_dir=None, *, download=True, n_train=None, n_test=None, eval_train_size=None):
-        sizes = {"train": n_train, "test": n_test}
-        for split, n in sizes.items():
-            if n is not None:
-                sizes[split] = check_positive_int(n, f"n_{split}")
+        sizes = _check_subset_sizes(n_train, n_test)
         data = load_mnist(data_dir, download=download)
-        parts = {}
-        for split, n in sizes.items():
-            x, y = data[f"x_{split}"], data[f"y_{split}"]
-            if n is not None:
-                if n > len(x):
-                    raise ValueError(f"n_{split}={n} exceeds the {len(x)} MNIST {split} images")
-                x, y = x[:n], y[:n]
-            parts[split] = (x, y)
-        super().__init__(*parts["train"], *parts["test"], n_classes=10, name="mnist", eval_train_size=eval_train_size)
+        what = {"train": "MNIST train images", "test": "MNIST test images"}
+        super().__init__(
+            *_take_subsets(data, sizes, what), n_classes=10, name="mnist", eval_train_size=eval_train_size
+        )
 
     def describe(self):
         return {**super().describe(), "eval_train_size": self.eval_train_size}
