@@ -23,6 +23,7 @@ CONTRACT = {
     "node_perturbation": {"params": {"sigma": 1e-3}, "learning_rate": 0.02, "bad": ("sigma", -1.0)},
     "backprop": {"params": {}, "learning_rate": 0.05, "bad": ("batch_reduction", "median")},
     "reinforce": {"params": {"sigma": 1e-3}, "learning_rate": 0.02, "bad": ("perturb_hidden", "yes")},
+    "weight_perturbation": {"params": {"sigma": 1e-3}, "learning_rate": 0.003, "bad": ("sigma", 0.0)},
 }
 
 BUILT_IN = sorted(name for name, cls in registered_rules().items() if cls.__module__.startswith("bioplastic."))
