@@ -93,7 +93,7 @@ def test_rerun_of_a_finished_run_reports_the_stored_result(tmp_path, capsys, mon
         raise AssertionError("--force resumed from the checkpoint")
 
     with monkeypatch.context() as m:
-        m.setattr(bp.training, "_load_checkpoint", no_resume)
+        m.setattr(bp.training.loop, "load_checkpoint", no_resume)
         assert main(["run", str(cfg), "--out", str(res), "--no-progress", "--force"]) == 0
     out = capsys.readouterr().out
     assert "already complete" not in out and out.splitlines()[:-1] == table

@@ -1,0 +1,15 @@
+"""Training: the one loop (:mod:`.loop`), minibatch training (:func:`train`), records (:class:`History`),
+checkpoints, divergence handling and the ensemble grid."""
+
+from .checkpoints import CheckpointMismatchError, load_checkpoint, save_checkpoint
+from .divergence import diverging_members
+from .ensemble import ensemble_grid
+from .history import History
+from .loop import RunRecords, run_ensemble
+from .supervised import train
+
+#: former private name, kept for callers that caught it
+_CheckpointMismatchError = CheckpointMismatchError
+
+__all__ = ["CheckpointMismatchError", "History", "RunRecords", "diverging_members", "ensemble_grid", "load_checkpoint", "run_ensemble",
+           "save_checkpoint", "train"]
