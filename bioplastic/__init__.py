@@ -7,14 +7,15 @@ consolidates helpful perturbations. Synaptic scaling normalises each neuron's
 incoming weights.
 """
 
-from . import analysis, models, tasks
+from . import analysis, models, plasticity, tasks
 from .homeostasis import SynapticScaling
 from .losses import CrossEntropy, SquaredError, accuracy, squared_error
 from .network import Network, NetworkState
 from .neuromodulation import Neuromodulator
 from .neurons import Population
 from .online import train_online
-from .plasticity import Backprop, NodePerturbation, PlasticityRule, Reinforce
+from .optimisers import SGD, Adam, Momentum
+from .plasticity import PlasticityRule, registered_rules
 from .synapses import Projection
 from .training import History, train
 
@@ -26,25 +27,34 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
 __all__ = [
-    "Backprop",
+    "Adam",
     "CrossEntropy",
     "History",
     "Network",
     "NetworkState",
     "Neuromodulator",
-    "NodePerturbation",
+    "Momentum",
     "PlasticityRule",
-    "Reinforce",
     "Population",
     "Projection",
+    "SGD",
     "SquaredError",
     "SynapticScaling",
     "__version__",
     "accuracy",
     "analysis",
     "models",
+    "plasticity",
+    "registered_rules",
     "squared_error",
     "tasks",
     "train",
     "train_online",
 ]
+
+# every rule class of bioplastic.plasticity (one module per rule) is a top-level name too
+for _name, _rule in registered_rules().items():
+    globals()[_rule.__name__] = _rule
+    if _rule.__name__ not in __all__:
+        __all__.append(_rule.__name__)
+del _name, _rule

@@ -33,9 +33,13 @@ A configuration has the sections ``[network]``, ``[task]``, ``[rule]``,
 * ``[task]``: ``name`` (a key of :data:`TASKS`) and the parameters of that
   task's class.
 * ``[rule]``: ``name`` (a registered rule, :data:`~bioplastic.plasticity.RULES`)
-  and the parameters of that rule's class.
+  and the parameters of that rule's class; optionally ``module``, a module
+  name or a ``.py`` file (relative to the configuration file) that defines
+  the rule, imported first so that a user's own rule registers.
 * ``[training]``: the keyword arguments of :func:`~bioplastic.train`
-  listed in ``_TRAINING_KEYS`` (``n_epochs`` and ``learning_rate`` required).
+  listed in ``_TRAINING_KEYS`` (``n_epochs`` and ``learning_rate`` required;
+  ``optimiser`` a name such as ``"adam"`` or a table ``{name = "momentum",
+  momentum = 0.9}``).
 * ``[homeostasis]``: the parameters of
   :class:`~bioplastic.homeostasis.SynapticScaling` (``layers``, ``target``).
 * ``[output]``: ``dir``, the folder the results are written to (a string).
@@ -59,7 +63,7 @@ from .homeostasis import SynapticScaling
 from .models import mlp
 from .plasticity import RULES, get_rule
 
-__all__ = ["TASKS", "build_experiment", "dump_config", "get_task", "load_config", "run_config"]
+__all__ = ["TASKS", "build_experiment", "dump_config", "get_task", "import_rule_module", "load_config", "run_config"]
 
 _SECTIONS = {"network", "task", "rule", "training", "homeostasis", "output"}
 _REQUIRED_SECTIONS = ("network", "task", "rule", "training")
@@ -165,7 +169,7 @@ def load_config(path):
         config = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"configuration file {path} is not valid TOML: {error}") from None
-    validate_config(config, source=str(path))
+    validate_config(config, source=str(path), base_dir=path.parent)
     return config
 
 
@@ -201,13 +205,53 @@ def _named_factory(section, table, source):
     return (registry[key] if section == "rule" else _task_factory(key)), key
 
 
+def import_rule_module(module, *, base_dir=None):
+    """Import a module that defines plasticity rules, so that they register (``[rule] module = ...``).
+
+    Parameters
+    ----------
+    module : str
+        A module name on the Python path (``"my_rules"``, ``"lab.rules"``) or
+        the path of a ``.py`` file, relative to ``base_dir``.
+    base_dir : path, optional
+        Folder that relative file paths start from (a configuration file's
+        folder; default: the working directory).
+
+    Returns
+    -------
+    module
+    """
+    import importlib.util
+    import sys
+
+    if not isinstance(module, str) or not module.strip():
+        raise ValueError(f"[rule] module should name a Python module or a .py file, got {module!r}")
+    if module.endswith(".py"):
+        path = Path(module).expanduser()
+        if not path.is_absolute():
+            path = Path(base_dir or ".") / path
+        path = path.resolve()
+        if not path.is_file():
+            raise ValueError(f"[rule] module {module!r}: the file {path} does not exist")
+        name = f"bioplastic_user_rules_{path.stem}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        loaded = importlib.util.module_from_spec(spec)
+        sys.modules[name] = loaded
+        spec.loader.exec_module(loaded)
+        return loaded
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        raise ValueError(f"[rule] module {module!r} cannot be imported ({error}); give a module on the Python path or a .py file") from None
+
+
 def _check_keys(section, table, allowed, source, *, what=""):
     extra = set(table) - allowed
     if extra:
         raise ValueError(f"{source}: unknown key(s) {sorted(extra)} in [{section}]{what}; expected some of {sorted(allowed)}")
 
 
-def validate_config(config, *, source="configuration"):
+def validate_config(config, *, source="configuration", base_dir=None):
     """Check the sections and keys of a configuration dict.
 
     The keys allowed in ``[rule]``, ``[task]`` and ``[homeostasis]`` are the
@@ -241,6 +285,8 @@ def validate_config(config, *, source="configuration"):
     _check_keys("training", config["training"], _TRAINING_KEYS, source)
     if "sizes" not in config["network"]:
         raise ValueError(f"{source}: [network] needs 'sizes', e.g. sizes = [20, 50, 5]")
+    if "module" in config["rule"]:
+        import_rule_module(config["rule"]["module"], base_dir=base_dir)
     for section in ("rule", "task"):
         table = config[section]
         if "name" not in table:
@@ -248,7 +294,8 @@ def validate_config(config, *, source="configuration"):
         factory, key = _named_factory(section, table, source)
         allowed = _parameter_names(factory)
         if allowed is not None:
-            _check_keys(section, table, allowed | {"name"}, source, what=f" for {section} {key!r}")
+            extra = {"name", "module"} if section == "rule" else {"name"}
+            _check_keys(section, table, allowed | extra, source, what=f" for {section} {key!r}")
     if "homeostasis" in config:
         _check_keys("homeostasis", config["homeostasis"], _parameter_names(SynapticScaling), source, what=" (SynapticScaling)")
     if "output" in config:
@@ -261,15 +308,19 @@ def validate_config(config, *, source="configuration"):
             raise ValueError(f"{source}: [training] needs {key!r}")
 
 
-def build_experiment(config):
-    """Build ``(network, rule, task, homeostasis, training_kwargs)`` from a validated configuration."""
-    validate_config(config)
+def build_experiment(config, *, base_dir=None):
+    """Build ``(network, rule, task, homeostasis, training_kwargs)`` from a validated configuration.
+
+    ``base_dir`` is the folder relative ``[rule] module`` files start from.
+    """
+    validate_config(config, base_dir=base_dir)
     net_cfg = dict(config["network"])
     sizes = net_cfg.pop("sizes")
     if not isinstance(sizes, list):
         raise ValueError(f"[network] sizes should be a list of layer widths, got {sizes!r}")
     network = mlp(sizes, **net_cfg)
     rule_cfg = dict(config["rule"])
+    rule_cfg.pop("module", None)  # imported by validate_config
     try:
         rule = get_rule(rule_cfg.pop("name"), **rule_cfg)
     except TypeError as error:
@@ -323,7 +374,7 @@ def run_config(path, *, out_dir=None, progress=True, force=False):
     from .training import History, _CheckpointMismatchError, train
 
     config = load_config(path)
-    network, rule, task, homeostasis, training = build_experiment(config)
+    network, rule, task, homeostasis, training = build_experiment(config, base_dir=Path(path).parent)
     name = Path(path).stem
     if out_dir is None:
         out_dir = config.get("output", {}).get("dir", "results")

@@ -165,6 +165,33 @@ def test_a_rule_in_a_users_own_module_trains_through_train_and_a_configuration_f
         sys.modules.pop("my_signed_rule", None)
 
 
+def test_a_configuration_file_imports_the_users_rule_module(task, tmp_path):
+    """``[rule] module = "file.py"`` (relative to the configuration file) registers the rule before it is built."""
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "signed.py").write_text(textwrap.dedent(USER_RULE))
+    config = tmp_path / "user.toml"
+    config.write_text(dump_config({
+        "network": {"sizes": [8, 12, 3], "hidden": "tanh"},
+        "task": {"name": "student_teacher", "n_inputs": 8, "n_hidden": 6, "n_outputs": 3, "n_train": 200, "n_test": 100, "seed": 1},
+        "rule": {"name": "signed_backprop", "module": "rules/signed.py", "step": 0.5},
+        "training": {"n_epochs": 2, "learning_rate": 1e-3, "batch_size": 10, "optimiser": {"name": "momentum", "momentum": 0.5}},
+    }))
+    from bioplastic.config import run_config
+
+    try:
+        history, _ = run_config(config, out_dir=tmp_path / "out", progress=False)
+        assert history.config["rule"]["name"] == "signed_backprop"
+        assert history.config["optimiser"] == {"name": "momentum", "momentum": 0.5, "nesterov": False}
+        assert np.all(np.isfinite(history.records["test_error"]))
+    finally:
+        bp.plasticity.RULES.pop("signed_backprop", None)
+        sys.modules.pop("bioplastic_user_rules_signed", None)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(config.read_text().replace("rules/signed.py", "rules/missing.py"))
+    with pytest.raises(ValueError, match=r"\[rule\] module 'rules/missing.py': the file .* does not exist"):
+        run_config(bad, out_dir=tmp_path / "out2", progress=False)
+
+
 def test_registering_a_second_rule_under_a_taken_name_is_refused():
     with pytest.raises(ValueError, match="a rule named 'backprop' is already registered"):
         type("Impostor", (PlasticityRule,), {"name": "backprop"})

@@ -219,7 +219,7 @@ def _config(**sections):
 
 SECTION_CASES = {
     "rule key": (_config(rule={"name": "backprop", "sigma": 1e-3}),
-                 "unknown key(s) ['sigma'] in [rule] for rule 'backprop'; expected some of ['batch_reduction', 'name']"),
+                 "unknown key(s) ['sigma'] in [rule] for rule 'backprop'; expected some of ['batch_reduction', 'module', 'name']"),
     "rule name": (_config(rule={"name": "hebb"}), "configuration: [rule] unknown rule 'hebb'; expected one of "),
     "rule name type": (_config(rule={"name": 3}), "configuration: [rule] name should be a string, got 3"),
     "task key": (_config(task={"name": "student_teacher", "n_sample": 10}),
@@ -262,7 +262,7 @@ def test_config_keys_follow_the_rule_and_task_tables(monkeypatch):
     monkeypatch.setitem(bp.plasticity.RULES, "hebbian_for_config", Hebbian)
     validate_config(_config(rule={"name": "hebbian_for_config", "rate": 2.0, "decay": 0.1}))
     with pytest.raises(ValueError, match=re.escape("unknown key(s) ['sigma'] in [rule] for rule 'hebbian_for_config'; "
-                                                   "expected some of ['decay', 'name', 'rate']")):
+                                                   "expected some of ['decay', 'module', 'name', 'rate']")):
         validate_config(_config(rule={"name": "hebbian_for_config", "sigma": 1.0}))
     monkeypatch.setitem(bp.config.TASKS, "arrays", ("bioplastic.tasks.base", "DatasetTask"))
     validate_config(_config(task={"name": "arrays", "eval_train_size": 5}))
