@@ -115,6 +115,7 @@ def _parser():
     p.add_argument("name", nargs="?", help="figure name, e.g. fig1a (see --list)")
     p.add_argument("--list", action="store_true", help="list the available figures")
     p.add_argument("--quick", action="store_true", help="small sizes (minutes); default: paper sizes")
+    p.add_argument("--replot", action="store_true", help="draw the PNG again from the results saved in --out, computing nothing")
     p.add_argument("--out", default="figures_out", help="output folder (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser
@@ -178,6 +179,17 @@ def main(argv=None):
 
             if args.list or not args.name:
                 print("\n".join(available_figures()))
+                return 0
+            if args.replot:
+                from .figures import replot
+
+                out = Path(args.out)
+                results = out / f"{args.name}_results"
+                if not (out / f"{args.name}_results.json").exists():
+                    raise FileNotFoundError(f"no saved results of {args.name} in {out} (expected {results}.npz/.json); run the figure first")
+                png = out / f"{args.name}.png"
+                replot(args.name, results, png=png)
+                print(f"redrew {png} from {results}.npz/.json")
                 return 0
             summary = run_figure(args.name, quick=args.quick, out_dir=args.out, progress=not args.no_progress)
             for key, value in summary.items():

@@ -155,3 +155,17 @@ def test_figure_list_and_unknown(capsys):
     capsys.readouterr()
     assert main(["figure", "no_such_figure"]) == 2
     assert "unknown figure 'no_such_figure'" in capsys.readouterr().err
+
+
+def test_figure_replot_redraws_from_saved_results(tmp_path, capsys):
+    out = tmp_path / "figs"
+    assert main(["figure", "fig1b", "--quick", "--out", str(out), "--no-progress"]) == 0
+    png = out / "fig1b.png"
+    first = png.read_bytes()
+    png.unlink()
+    capsys.readouterr()
+    assert main(["figure", "fig1b", "--replot", "--out", str(out)]) == 0
+    assert png.read_bytes() == first
+    assert "redrew" in capsys.readouterr().out
+    assert main(["figure", "fig1a", "--replot", "--out", str(tmp_path / "empty")]) == 2
+    assert "no saved results of fig1a" in capsys.readouterr().err
