@@ -13,7 +13,7 @@ import inspect
 
 import numpy as np
 
-__all__ = ["Parameterised", "describe_value"]
+__all__ = ["Parameterised", "build_registered", "describe_value"]
 
 
 def describe_value(value):
@@ -67,3 +67,27 @@ class Parameterised:
     def __repr__(self):
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({params})"
+
+
+def build_registered(registry, name, params, what):
+    """Build ``registry[name](**params)``, checking the name and the parameter names first.
+
+    Parameters
+    ----------
+    registry : dict of str to type
+        Registered classes (of :class:`Parameterised`) by name.
+    name : str
+        Looked up case-insensitively.
+    params : dict
+        Keyword-only constructor parameters.
+    what : str
+        What is built, for messages (``"rule"``, ``"optimiser"``).
+    """
+    from ._validation import check_choice
+
+    key = check_choice(name, what, tuple(registry))
+    cls = registry[key]
+    unknown = sorted(set(params) - set(cls.param_names()))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown} for {what} {key!r}; expected some of {sorted(cls.param_names())}")
+    return cls(**params)

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._params import Parameterised
-from ._validation import check_choice, check_nonnegative, check_positive
+from ._params import Parameterised, build_registered
+from ._validation import check_nonnegative, check_positive
 
 __all__ = ["OPTIMISERS", "SGD", "Adam", "Momentum", "Optimiser", "get_optimiser"]
 
@@ -196,9 +196,4 @@ def get_optimiser(optimiser):
         name, params = optimiser, {}
     else:
         raise TypeError(f"optimiser should be a name, a dict or an Optimiser, got {optimiser!r}")
-    key = check_choice(name, "optimiser", tuple(OPTIMISERS))
-    cls = OPTIMISERS[key]
-    unknown = sorted(set(params) - set(cls.param_names()))
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown} for optimiser {key!r}; expected some of {sorted(cls.param_names())}")
-    return cls(**params)
+    return build_registered(OPTIMISERS, name, params, "optimiser")

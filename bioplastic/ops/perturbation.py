@@ -29,27 +29,15 @@ def perturbation_change(network, state, activity, noise, sigma, *, workspace=Non
     list of (ndarray or None)
         ``dx_k`` for each layer (``None`` while nothing has been perturbed yet).
     """
-    changes = []
-    dx = None
-    for k, activation in enumerate(network.activations):
-        h = activity.inputs[k]
-        dh = None
-        if dx is not None:
-            dh = np.matmul(dx, state.weights[k].transpose(0, 2, 1), out=scratch(workspace, ("dh", k), h.shape, h.dtype))
-        if noise[k] is not None:
-            shared = shared_member(noise[k])
-            if shared is not None:  # one stream for the whole block: scale it once
-                sigma_xi = np.broadcast_to(np.multiply(shared, sigma, out=scratch(workspace, ("sigma_xi", k), h.shape[1:], h.dtype)), h.shape)
-            else:
-                sigma_xi = np.multiply(noise[k], sigma, out=scratch(workspace, ("sigma_xi", k), h.shape, h.dtype))
-            if dh is None:
-                dh = sigma_xi
-            else:
-                dh += sigma_xi
-        dx = None if dh is None else activation.difference(h, dh, activity.rates[k + 1], out=scratch(workspace, ("dx", k), h.shape, h.dtype))
-        changes.append(dx)
-    return changes
+    def inject(k, h, dx):
+        if noise[k] is None:
+            return None
+        shared = shared_member(noise[k])
+        if shared is not None:  # one stream for the whole block: scale it once
+            return np.broadcast_to(np.multiply(shared, sigma, out=scratch(workspace, ("sigma_xi", k), h.shape[1:], h.dtype)), h.shape)
+        return np.multiply(noise[k], sigma, out=scratch(workspace, ("sigma_xi", k), h.shape, h.dtype))
 
+    return _propagate(network, state, activity, inject, workspace)
 
 
 def synaptic_perturbation_change(network, state, activity, noise, sigma, *, workspace=None):
@@ -80,6 +68,23 @@ def synaptic_perturbation_change(network, state, activity, noise, sigma, *, work
     list of (ndarray of shape (n_members, batch, n_k) or None)
         ``dx_k`` for each layer (``None`` while nothing has been perturbed yet).
     """
+    def inject(k, h, dx):
+        if noise[k] is None:
+            return None
+        pre = activity.rates[k] if dx is None else np.add(activity.rates[k], dx, out=scratch(workspace, ("pre~", k), dx.shape, h.dtype))
+        n_pre = pre.shape[-1]
+        psi = noise[k]
+        synaptic = np.matmul(pre, psi[:, :, :n_pre].transpose(0, 2, 1), out=scratch(workspace, ("psi_x", k), h.shape, h.dtype))
+        if state.biases[k] is not None:
+            synaptic += psi[:, None, :, n_pre]
+        synaptic *= sigma
+        return synaptic
+
+    return _propagate(network, state, activity, inject, workspace)
+
+
+def _propagate(network, state, activity, inject, workspace):
+    """``dx_k`` of every layer from ``dh_k = W_k dx_{k-1} + inject(k, h_k, dx_{k-1})`` (``inject`` may return ``None``)."""
     changes = []
     dx = None
     for k, activation in enumerate(network.activations):
@@ -87,18 +92,12 @@ def synaptic_perturbation_change(network, state, activity, noise, sigma, *, work
         dh = None
         if dx is not None:
             dh = np.matmul(dx, state.weights[k].transpose(0, 2, 1), out=scratch(workspace, ("dh", k), h.shape, h.dtype))
-        if noise[k] is not None:
-            pre = activity.rates[k] if dx is None else np.add(activity.rates[k], changes[-1], out=scratch(workspace, ("pre~", k), changes[-1].shape, h.dtype))
-            n_pre = pre.shape[-1]
-            psi = noise[k]
-            synaptic = np.matmul(pre, psi[:, :, :n_pre].transpose(0, 2, 1), out=scratch(workspace, ("psi_x", k), h.shape, h.dtype))
-            if state.biases[k] is not None:
-                synaptic += psi[:, None, :, n_pre]
-            synaptic *= sigma
+        injected = inject(k, h, dx)
+        if injected is not None:
             if dh is None:
-                dh = synaptic
+                dh = injected
             else:
-                dh += synaptic
+                dh += injected
         dx = None if dh is None else activation.difference(h, dh, activity.rates[k + 1], out=scratch(workspace, ("dx", k), h.shape, h.dtype))
         changes.append(dx)
     return changes

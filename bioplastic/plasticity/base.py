@@ -33,7 +33,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._params import Parameterised
+from .._params import Parameterised, build_registered
 from .._validation import check_choice
 
 __all__ = ["RULES", "SIGNALS", "Directions", "NoiseNeeds", "PlasticityRule", "Updates", "get_rule", "registered_rules"]
@@ -258,9 +258,4 @@ def get_rule(name, **params):
         return name
     if not isinstance(name, str):
         raise TypeError(f"rule should be a name or a PlasticityRule, got {name!r}")
-    key = check_choice(name, "rule", tuple(RULES))
-    cls = RULES[key]
-    unknown = sorted(set(params) - set(cls.param_names()))
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown} for rule {key!r}; expected some of {sorted(cls.param_names())}")
-    return cls(**params)
+    return build_registered(RULES, name, params, "rule")
