@@ -171,7 +171,39 @@ def test_np_average_alignment_increases_with_samples():
     assert cos[1] > 0.9 and cos[1] > cos[0]
 
 
-RULES = [bp.NodePerturbation(sigma=1e-4), bp.Backprop(), bp.NodePerturbation(sigma=1e-4, batch_reduction="sum")]
+#: constructor parameters of every built-in rule for the parametrised contract tests (a list of settings per rule)
+RULE_PARAMS = {
+    "node_perturbation": [{"sigma": 1e-4}, {"sigma": 1e-4, "batch_reduction": "sum"}, {"sigma": 1e-3}],
+    "backprop": [{}],
+    "reinforce": [{"sigma": 1e-4}, {"sigma": 1e-3, "perturb_hidden": True}],
+    "weight_perturbation": [{"sigma": 1e-4}, {"sigma": 1e-4, "batch_reduction": "sum"}],
+}
+
+#: the package's own registered rules (a user's rules register too, but are not the package's to test)
+BUILT_IN = sorted(name for name, cls in bp.plasticity.registered_rules().items() if cls.__module__.startswith("bioplastic."))
+
+#: one rule instance per built-in rule and setting; a rule missing from RULE_PARAMS runs with its defaults
+RULES = [bp.plasticity.registered_rules()[name](**params) for name in BUILT_IN for params in RULE_PARAMS.get(name, [{}])]
+
+
+def test_every_built_in_rule_has_contract_parameters():
+    assert set(RULE_PARAMS) == set(BUILT_IN), "every registered built-in rule needs an entry in RULE_PARAMS"
+    assert {"node_perturbation", "backprop", "reinforce", "weight_perturbation"} <= set(BUILT_IN)
+    assert {type(rule).name for rule in RULES} == set(BUILT_IN)
+
+
+def _rule_noise(rng, rule, net, n_members, batch):
+    """The noise ``rule.noise_needs`` asks for: ``(noise, synaptic_noise)``, each a per-layer list or None.
+
+    Population noise is drawn first, layer by layer (for node perturbation the same draws as :func:`_noise`),
+    then synaptic noise (one Gaussian draw per projection, the last column for the bias).
+    """
+    needs = rule.noise_needs(net)
+    noise = [draw_noise(rng, pop.noise, (n_members, batch, pop.n_neurons)) if need else None
+             for need, pop in zip(needs.population, net.populations[1:], strict=True)]
+    synaptic = [draw_noise(rng, "gaussian", (n_members, proj.n_post, proj.n_pre + 1)) if need else None
+                for need, proj in zip(needs.synapse, net.projections, strict=True)]
+    return (noise if any(needs.population) else None), (synaptic if any(needs.synapse) else None)
 
 
 @pytest.mark.parametrize("rule", RULES, ids=repr)
@@ -180,23 +212,25 @@ def test_rule_contract(rule, hidden):
     """Every rule: update shapes, zero update at zero learning rate, a descent direction on average."""
     net, state, x, target, loss = _setup(hidden=hidden, n_members=3, batch=8)
     rng = np.random.default_rng(4)
-    noise = _noise(rng, net, 3, 8) if rule.uses_noise else None
+    noisy = rule.noise_needs(net).any
+    assert noisy == rule.uses_noise
+    noise, synaptic_noise = _rule_noise(rng, rule, net, 3, 8)
     assert rule.signal in bp.plasticity.SIGNALS
-    upd = rule.compute_updates(net, state, x, target, loss, noise=noise, scale=np.zeros(3))
+    upd = rule.compute_updates(net, state, x, target, loss, noise=noise, synaptic_noise=synaptic_noise, scale=np.zeros(3))
     for k, w in enumerate(state.weights):
         assert upd.weights[k].shape == w.shape
         assert not np.any(upd.weights[k])
-    # descent: expected loss change negative for a small learning rate (NP averaged over noise draws)
+    # descent: expected loss change negative for a small learning rate (noisy rules averaged over noise draws)
     grads, _ = bp.Backprop().gradients(net, state, x, target, loss)
     total = np.zeros(3)
-    for _ in range(50 if rule.uses_noise else 1):
-        noise = _noise(rng, net, 3, 8) if rule.uses_noise else None
-        upd = rule.compute_updates(net, state, x, target, loss, noise=noise, scale=np.ones(3))
+    for _ in range(50 if noisy else 1):
+        noise, synaptic_noise = _rule_noise(rng, rule, net, 3, 8)
+        upd = rule.compute_updates(net, state, x, target, loss, noise=noise, synaptic_noise=synaptic_noise, scale=np.ones(3))
         total += sum(np.einsum("eij,eij->e", u, g) for u, g in zip(upd.weights, grads, strict=True))
     assert np.all(total < 0)
 
 
-@pytest.mark.parametrize("rule", [bp.NodePerturbation(sigma=1e-3), bp.Backprop(), bp.Reinforce(sigma=1e-3, perturb_hidden=True)], ids=repr)
+@pytest.mark.parametrize("rule", RULES, ids=repr)
 def test_workspace_gives_the_same_updates(rule):
     """Updates computed into a reused workspace equal freshly allocated ones, step after step."""
     from bioplastic.engines.numpy import Workspace
@@ -206,10 +240,14 @@ def test_workspace_gives_the_same_updates(rule):
     state = network.init_state(rngs=[np.random.default_rng(s) for s in range(3)])
     rng = np.random.default_rng(1)
     workspace = Workspace()
+    needs = rule.noise_needs(network)
     for _ in range(2):
         x, target = rng.standard_normal((7, 5)), rng.standard_normal((7, 3))
-        noise = [rng.standard_normal((3, 7, n)) for n in (8, 6, 3)]
-        kw = dict(noise=noise, scale=np.array([0.1, 0.2, 0.3]))
+        noise = [rng.standard_normal((3, 7, n)) if need else None for need, n in zip(needs.population, (8, 6, 3), strict=True)]
+        synaptic_noise = [rng.standard_normal((3, n_post, n_pre + 1)) if need else None
+                          for need, (n_post, n_pre) in zip(needs.synapse, [(8, 5), (6, 8), (3, 6)], strict=True)]
+        kw = dict(noise=noise if any(needs.population) else None, synaptic_noise=synaptic_noise if any(needs.synapse) else None,
+                  scale=np.array([0.1, 0.2, 0.3]))
         fresh = rule.compute_updates(network, state, x, target, SquaredError(), **kw)
         reused = rule.compute_updates(network, state, x, target, SquaredError(), workspace=workspace, **kw)
         for a, b in zip(fresh.weights + fresh.biases, reused.weights + reused.biases, strict=True):

@@ -61,6 +61,7 @@ def deltas_to_updates(network, activity, deltas, coefficient, *, workspace=None)
     stream) and its input, all members' changes are a single GEMM.
     """
     coefficient = np.asarray(coefficient)
+    coefficient = coefficient.reshape((1,) * (3 - coefficient.ndim) + coefficient.shape)  # broadcasts as (E, B, n_k)
     weights, biases = [], []
     for k, proj in enumerate(network.projections):
         if deltas[k] is None or not proj.plastic:
@@ -69,7 +70,7 @@ def deltas_to_updates(network, activity, deltas, coefficient, *, workspace=None)
             continue
         delta, pre = deltas[k], activity.rates[k]
         n_members, batch, n_post = delta.shape
-        if coefficient.shape[-2] == batch > 1 and pre.shape[-1] + proj.bias < n_post:
+        if coefficient.shape[-2] == batch > 1 and coefficient.shape[-1] == 1 and pre.shape[-1] + proj.bias < n_post:
             w, b = _presynaptic_scaled_update(delta, pre, coefficient[..., 0], proj.bias, workspace, k)
         else:
             # scaled postsynaptic factors, written straight into the (member, neuron, sample)

@@ -6,7 +6,7 @@ import numpy as np
 
 from .workspace import scratch, shared_member
 
-__all__ = ["perturbation_change"]
+__all__ = ["perturbation_change", "synaptic_perturbation_change"]
 
 
 def perturbation_change(network, state, activity, noise, sigma, *, workspace=None):
