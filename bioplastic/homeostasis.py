@@ -13,6 +13,7 @@ import numbers
 
 import numpy as np
 
+from ._params import Parameterised
 from ._validation import check_layers, check_positive, layer_mask
 
 __all__ = ["SynapticScaling", "incoming_rms"]
@@ -32,7 +33,7 @@ def incoming_rms(weights):
     return np.sqrt(np.einsum("eij,eij->ei", weights, weights) / weights.shape[-1])
 
 
-class SynapticScaling:
+class SynapticScaling(Parameterised):
     """Neuron-wise normalisation of incoming weights to a target RMS.
 
     Parameters
@@ -85,8 +86,3 @@ class SynapticScaling:
             factor = np.divide(target, rms, out=np.ones_like(rms), where=rms > 0)
             weights *= factor[:, :, None]
 
-    def describe(self):
-        return {"layers": self.layers if isinstance(self.layers, str) else list(self.layers), "target": self.target}
-
-    def __repr__(self):
-        return f"SynapticScaling(layers={self.layers!r}, target={self.target!r})"

@@ -129,6 +129,11 @@ def accuracy(output, labels):
     shape ``(batch, n_classes)``.
     """
     labels = np.asarray(labels)
-    if labels.ndim >= 2 or not np.issubdtype(labels.dtype, np.integer):
+    if labels.ndim >= 2:
         labels = labels.argmax(axis=-1)
+    elif not np.issubdtype(labels.dtype, np.integer):
+        if not np.issubdtype(labels.dtype, np.number) or not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
+            raise ValueError(f"labels of shape {labels.shape} should be integer classes (or one-hot targets of shape (batch, n_classes)), "
+                             f"got dtype {labels.dtype} with values such as {labels.ravel()[:3].tolist()}")
+        labels = labels.astype(np.int64)
     return np.mean(output.argmax(axis=-1) == labels, axis=-1)

@@ -177,3 +177,10 @@ def test_accuracy_with_integer_and_one_hot_labels():
     np.testing.assert_array_equal(accuracy(output, np.eye(3, dtype=np.int64)[labels]), expected)
     assert accuracy(output[0], labels) == 0.75
     assert accuracy(output[0], list(labels)) == 0.75
+
+
+def test_accuracy_takes_float_class_indices_and_refuses_fractions():
+    assert bp.accuracy(np.eye(3)[None], np.array([0.0, 1.0, 2.0])) == [1.0]
+    assert bp.accuracy(np.eye(3)[None], np.array([0.0, 2.0, 1.0]))[0] == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="should be integer classes"):
+        bp.accuracy(np.eye(3)[None], np.array([0.5, 1.0, 2.0]))
