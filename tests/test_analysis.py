@@ -1,49 +1,52 @@
-"""Analysis helpers against closed forms and naive loops."""
+"""The analysis package: one module per concept, every public name re-exported, no import cycle with training."""
 
-import numpy as np
+import ast
+import importlib
+from pathlib import Path
+
 import pytest
 
-import bioplastic as bp
-from bioplastic.analysis import cosine_similarity, participation_ratio
+from bioplastic import analysis
+
+PACKAGE = Path(analysis.__file__).resolve().parent.parent
+MODULES = {
+    "alignment": ["cosine_similarity", "mean_update_cosine_similarity", "sample_directions", "update_cosine_similarity"],
+    "dimensionality": ["hidden_participation_ratio", "participation_ratio"],
+    "training_times": ["instability_times", "measured_instability_times", "measured_minimum_training_time", "minimum_training_time"],
+    "weights": ["weight_norm_trajectories"],
+}
 
 
-def test_participation_ratio_closed_forms():
-    rng = np.random.default_rng(0)
-    # activity confined to one direction: PR = 1
-    direction = rng.standard_normal(20)
-    assert participation_ratio(np.outer(rng.standard_normal(500), direction)) == pytest.approx(1.0, rel=1e-9)
-    # variances 1 on k axes, 0 elsewhere: PR = k exactly for the sample covariance of an orthogonal design
-    k = 5
-    basis = np.linalg.qr(rng.standard_normal((20, 20)))[0][:, :k]
-    coords = np.linalg.qr(rng.standard_normal((400, k)))[0]  # orthonormal columns: equal sample variances
-    coords -= coords.mean(0)
-    assert participation_ratio(coords @ basis.T) == pytest.approx(k, rel=0.05)
-    # spectrum l_i: PR = (sum l)^2 / sum l^2 ; compare with an eigen-decomposition
-    x = rng.standard_normal((300, 8)) * np.arange(1, 9)
-    lam = np.linalg.eigvalsh(np.cov(x, rowvar=False))
-    assert participation_ratio(x) == pytest.approx(lam.sum() ** 2 / np.sum(lam**2), rel=1e-10)
+def test_every_name_is_reexported_from_its_module():
+    exported = set()
+    for module, names in MODULES.items():
+        mod = importlib.import_module(f"bioplastic.analysis.{module}")
+        assert sorted(mod.__all__) == names
+        for name in names:
+            assert getattr(analysis, name) is getattr(mod, name)
+        exported.update(names)
+    assert set(analysis.__all__) == exported | {"search_minimum_training_time", "train_until"}
+    assert all(callable(getattr(analysis, name)) for name in analysis.__all__)
 
 
-def test_participation_ratio_ensemble_axis():
-    rng = np.random.default_rng(1)
-    acts = rng.standard_normal((3, 100, 6))
-    np.testing.assert_allclose(participation_ratio(acts), [participation_ratio(a) for a in acts], rtol=1e-12)
-    with pytest.raises(ValueError, match="at least 2 samples"):
-        participation_ratio(np.ones((1, 4)))
+def _imports(path):
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module is not None:
+            names.add(("." * node.level) + node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
 
 
-def test_cosine_similarity_matches_loop():
-    rng = np.random.default_rng(2)
-    a, b = rng.standard_normal((4, 3, 5)), rng.standard_normal((4, 3, 5))
-    expected = [np.dot(a[e].ravel(), b[e].ravel()) / np.linalg.norm(a[e]) / np.linalg.norm(b[e]) for e in range(4)]
-    np.testing.assert_allclose(cosine_similarity(a, b), expected, rtol=1e-12)
-    assert cosine_similarity(np.zeros((1, 3)), np.ones((1, 3)))[0] == 0
+@pytest.mark.parametrize("path", sorted((PACKAGE / "training").glob("*.py")), ids=lambda p: p.name)
+def test_training_never_imports_analysis(path):
+    """analysis imports training (Histories, the search); the reverse would make a cycle."""
+    bad = {name for name in _imports(path) if "analysis" in name.split(".")}
+    assert not bad, f"training/{path.name} imports {sorted(bad)}"
 
 
-def test_backprop_update_cosine_with_itself_is_one():
-    net = bp.models.mlp((4, 6, 3))
-    state = net.init_state([0, 1])
-    rng = np.random.default_rng(3)
-    x, t = rng.standard_normal((5, 4)), rng.standard_normal((5, 3))
-    cos = bp.analysis.update_cosine_similarity(net, state, x, t, bp.SquaredError(), bp.Backprop(), bp.Backprop())
-    np.testing.assert_allclose(cos, 1.0, rtol=1e-12)
+def test_analysis_modules_do_not_import_each_other():
+    for module in MODULES:
+        bad = {name for name in _imports(PACKAGE / "analysis" / f"{module}.py") if name.startswith(".") and not name.startswith("..")}
+        assert not bad, f"analysis/{module}.py imports {sorted(bad)}"

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ...analysis import hidden_participation_ratio, train_until
+from ...analysis import hidden_participation_ratio
+from ...training import train_until
 from .. import register_figure
 from .._drawing import new_figure
 from .linear_setup import ENGINE, PAPER_SIZES, linear_results, nanmean, trajectories
@@ -173,7 +174,7 @@ def compute_figS3(*, quick=False, progress=True, out_dir=None):  # noqa: N802 - 
     """Fig. S3D: participation ratio of SARCOS hidden-layer activity, NP vs SGD at a similar test error.
 
     NP trains for a fixed number of epochs; SGD trains until its test error
-    first falls to NP's (:func:`~bioplastic.analysis.train_until`). The
+    first falls to NP's (:func:`~bioplastic.training.train_until`). The
     participation ratio of the hidden rates is measured on the held-out
     test inputs, also at initialisation.
 

@@ -37,11 +37,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ...analysis import search_minimum_training_time
 from ...io import to_jsonable
 from ...models import mlp
 from ...plasticity import Backprop, NodePerturbation, Reinforce
-from ...training import train
+from ...training import search_minimum_training_time, train
 from .. import FigureResults
 
 __all__ = ["RULE_COLORS", "RULE_LABELS", "SIGMA", "mnist_rules", "mnist_task", "sarcos_rules", "sarcos_task"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...analysis import instability_times, mean_update_cosine_similarity, weight_norm_trajectories
+from ...analysis import mean_update_cosine_similarity, measured_instability_times, weight_norm_trajectories
 from ...homeostasis import SynapticScaling
 from .. import register_figure
 from .._drawing import log_axes, new_figure, plot_times, width_ticks
@@ -204,7 +204,7 @@ def compute_fig4c(*, quick=False, progress=True, out_dir=None):
     task, histories = _sarcos_curves(quick, out_dir, progress, "fig4c", {"np": ("np", lrs)}, width=width, seeds=seeds,
                                      n_epochs=n_epochs)
     history = histories["np"]
-    times = instability_times(history)
+    times = measured_instability_times(history)
     rates = np.unique(history.learning_rates)
     with np.errstate(invalid="ignore"):
         t_min = np.array([np.mean(times["min_epoch"][history.learning_rates == lr]) for lr in rates])
