@@ -12,7 +12,7 @@ DESCRIPTION = ["neurons.py", "synapses.py", "network.py", "neuromodulation.py", 
 #: array kernels -- no description, engine, loop, task or plot either
 KERNELS = ["ops"]
 BASE = {"_validation", "_random", "_params", "io"}
-FORBIDDEN_FOR_DESCRIPTION = {"engines", "training", "tasks", "figures", "plotting", "cli", "config", "online", "analysis", "analysis_training", "sweeps",
+FORBIDDEN_FOR_DESCRIPTION = {"engines", "training", "tasks", "figures", "plotting", "cli", "config", "online", "analysis", "sweeps",
                              "matplotlib", "tqdm", "brian2", "pandas"}
 
 

@@ -131,7 +131,7 @@ def predicted_instability_times(
     -------
     InstabilityTimes
         Landmarks predicted by the reduced dynamics;
-        :func:`bioplastic.analysis.instability_times` measures them in a
+        :func:`bioplastic.analysis.measured_instability_times` measures them in a
         training run.
     """
     lx, lh, ly, init, sigma_t, model, finite_size, max_steps = check_model_args(

@@ -250,7 +250,7 @@ def predicted_minimum_training_time(
     TrainingTime
         ``steps`` (``inf`` if no learning rate reaches the target) and the
         minimising ``learning_rate`` (relative precision about 1e-5), as the
-        theory predicts them; :func:`bioplastic.analysis.minimum_training_time`
+        theory predicts them; :func:`bioplastic.analysis.measured_minimum_training_time`
         measures them in training runs.
     """
     lx, lh, ly, init, sigma_t, model, finite_size, max_steps = check_model_args(
