@@ -7,10 +7,8 @@ import pytest
 
 from bioplastic import Backprop, Network, NodePerturbation, Population, SynapticScaling, models, theory, train
 from bioplastic.figures.linear import initial_order_parameters, trajectory_deviation
+from bioplastic.neuromodulation import Neuromodulator
 from bioplastic.online import (
-    _BlockedEngine,
-    _ReducedEngine,
-    _rule_kind,
     gram_order_parameters,
     linear_order_parameters,
     log_spaced_steps,
@@ -18,6 +16,12 @@ from bioplastic.online import (
     record_steps,
     train_online,
 )
+from bioplastic.online.blocked import _BlockedEngine
+from bioplastic.online.reduced import _ReducedEngine
+from bioplastic.online.schedule import _segment_ends
+from bioplastic.online.training import _OnlineRunner, _rule_noise
+from bioplastic.plasticity.reinforce import Reinforce
+from bioplastic.plasticity.weight_perturbation import WeightPerturbation
 from bioplastic.tasks import NonlinearStudentTeacher, StudentTeacher
 
 LX, LH, LY = 12, 40, 3
@@ -65,6 +69,13 @@ def test_log_spaced_steps_and_record_steps():
         log_spaced_steps(10, 0)
 
 
+def test_segments_end_at_records_and_data_epochs():
+    assert _segment_ends(0, 10, 4) == [4, 8, 10]
+    assert _segment_ends(3, 8, 4) == [4, 8]
+    assert _segment_ends(8, 9, 4) == [9]
+    assert _segment_ends(5, 5, 4) == []
+
+
 # --------------------------------------------------------------------------
 # the blocked engine is the network itself
 # --------------------------------------------------------------------------
@@ -101,7 +112,7 @@ def test_one_online_step_equals_the_node_perturbation_rule():
     """One step of the engine applies NodePerturbation.compute_updates on the same noise and sample."""
     net = models.deep_linear(LX, LH, LY)
     rule = NodePerturbation(sigma=1e-2)
-    kind, noisy = _rule_kind(rule, net)
+    kind, noisy = _rule_noise(rule, net)
     engine = _BlockedEngine(net, rule, kind, noisy, [4, 5], None, 8)
     state = engine.state().copy()
     rng = np.random.default_rng(2)
@@ -158,7 +169,7 @@ def test_reduced_block_is_exact_given_the_projected_noise(rule):
     the reduced engine's order parameters equal those of the network."""
     net = models.deep_linear(LX, LH, LY)
     task = StudentTeacher(n_inputs=LX, n_outputs=LY, teacher_noise=0.3)
-    kind, noisy = _rule_kind(rule, net)
+    kind, noisy = _rule_noise(rule, net)
     blocked = _BlockedEngine(net, rule, kind, noisy, [0, 1], None, 8)
     basis_vectors = np.concatenate([blocked.w_in, np.swapaxes(blocked.w_out, 1, 2)], axis=2)
     basis, coords = np.linalg.qr(basis_vectors)
@@ -333,6 +344,107 @@ def test_validation_errors():
                      method="reduced")
     with pytest.raises(TypeError, match="PlasticityRule"):
         train_online(net, "np", task, n_epochs=1, learning_rate=0.1)
+
+
+@pytest.mark.parametrize("rule", [WeightPerturbation(), Reinforce()], ids=["wp", "reinforce"])
+def test_rules_it_cannot_run_are_refused(rule):
+    task = StudentTeacher(n_inputs=LX, n_outputs=LY)
+    expected = (f"train_online runs the rules 'node_perturbation' (NodePerturbation), 'backprop' (Backprop), got rule {rule.name!r} "
+                f"({rule!r}); train it with bioplastic.train(..., batch_size=1)")
+    with pytest.raises(ValueError) as info:
+        train_online(models.deep_linear(LX, LH, LY), rule, task, n_epochs=1, learning_rate=0.1, progress=False)
+    assert str(info.value) == expected
+
+
+def test_a_variant_of_node_perturbation_is_refused():
+    """The engines compute NP's own update; a subclass may change it, so it is not run as NP."""
+
+    class Variant(NodePerturbation):
+        pass
+
+    with pytest.raises(ValueError, match=r"got rule 'node_perturbation' \(Variant\(sigma"):
+        train_online(models.deep_linear(LX, LH, LY), Variant(), StudentTeacher(n_inputs=LX, n_outputs=LY), n_epochs=1,
+                     learning_rate=0.1, progress=False)
+
+
+@pytest.mark.parametrize("method", ["blocked", "reduced"])
+def test_running_average_baseline_is_refused(method):
+    rule = NodePerturbation(neuromodulator=Neuromodulator(baseline="running_average"))
+    with pytest.raises(ValueError) as info:
+        train_online(models.deep_linear(LX, LH, LY), rule, StudentTeacher(n_inputs=LX, n_outputs=LY), n_epochs=1,
+                     learning_rate=0.1, method=method, progress=False)
+    assert str(info.value) == ("train_online runs NodePerturbation with baseline='clean' (a perturbed and a clean pass), "
+                               "got baseline='running_average'; the Brian2 engine runs the running-average baseline")
+
+
+def test_noise_goes_where_the_rule_needs_it():
+    """Perturbed layers are the rule's noise needs: the perturbed populations that have noise."""
+    quiet_out = Network([Population(LX, noise=None), Population(LH), Population(LY, noise=None)], bias=False)
+    cases = [
+        (models.deep_linear(LX, LH, LY), NodePerturbation(), [True, True]),
+        (models.deep_linear(LX, LH, LY), NodePerturbation(layers=(1,)), [False, True]),
+        (quiet_out, NodePerturbation(), [True, False]),
+        (models.deep_linear(LX, LH, LY), Backprop(), [False, False]),
+    ]
+    for net, rule, expected in cases:
+        assert _rule_noise(rule, net)[1] == expected == list(rule.noise_needs(net).population)
+    with pytest.raises(ValueError, match="needs intrinsic noise"):
+        _rule_noise(NodePerturbation(layers=(1,)), quiet_out)
+    # only the hidden layer is noisy and learns, exactly as in bioplastic.train
+    task = StudentTeacher(n_inputs=LX, n_outputs=LY, steps_per_epoch=30)
+    kwargs = dict(n_epochs=2, learning_rate=5e-3, seeds=[0, 1], progress=False)
+    core = train(quiet_out, NodePerturbation(sigma=1e-3), task, batch_size=1, **kwargs)
+    online = train_online(quiet_out, NodePerturbation(sigma=1e-3), task, **kwargs)
+    for a, b in zip(core.final_state_.weights, online.final_state_.weights, strict=True):
+        assert _relative(a, b) < 1e-12
+    np.testing.assert_array_equal(online.final_state_.weights[1], quiet_out.init_state([0, 1]).weights[1])
+
+
+# --------------------------------------------------------------------------
+# checkpoints
+# --------------------------------------------------------------------------
+
+
+class _Interrupted(Exception):
+    pass
+
+
+@pytest.mark.parametrize("method", ["blocked", "reduced"])
+@pytest.mark.parametrize("schedule", ["epochs", "steps"])
+def test_resumed_run_equals_uninterrupted_run(method, schedule, tmp_path, monkeypatch):
+    """Killed after three records (one member diverged, the last record within a data epoch), resumed: bit-identical."""
+    task = StudentTeacher(n_inputs=LX, n_outputs=LY, steps_per_epoch=37, teacher_noise=0.2)
+    when = dict(n_epochs=5) if schedule == "epochs" else dict(record_at=[10, 37, 50, 80, 111, 130])
+    homeostasis = SynapticScaling() if method == "blocked" else SynapticScaling(layers=(1,))
+    kwargs = dict(learning_rate=[3e-3, 0.1], seeds=[0, 1], method=method, homeostasis=homeostasis, divergence_factor=2, block_size=8,
+                  progress=False, **when)
+    net, rule = models.deep_linear(LX, LH, LY), NodePerturbation(sigma=1e-3)
+    whole = train_online(net, rule, task, **kwargs)
+    third = 3 if schedule == "epochs" else 50
+    assert np.all(whole.diverged_epoch[:2] == -1) and 1 <= whole.diverged_epoch[2:].min() <= third
+
+    calls = []
+    advance = _OnlineRunner.advance
+
+    def interrupted(self, start, stop, scale, *, last):
+        if len(calls) == 3:
+            raise _Interrupted
+        calls.append(stop)
+        advance(self, start, stop, scale, last=last)
+
+    monkeypatch.setattr(_OnlineRunner, "advance", interrupted)
+    with pytest.raises(_Interrupted):
+        train_online(net, rule, task, checkpoint=tmp_path / "run", checkpoint_every=1, **kwargs)
+    monkeypatch.setattr(_OnlineRunner, "advance", advance)
+    resumed = train_online(net, rule, task, checkpoint=tmp_path / "run", checkpoint_every=1, **kwargs)
+    assert calls == ([37, 74, 111] if schedule == "epochs" else [10, 37, 50])
+    np.testing.assert_array_equal(resumed.epochs, whole.epochs)
+    np.testing.assert_array_equal(resumed.diverged_epoch, whole.diverged_epoch)
+    for key, value in whole.records.items():
+        np.testing.assert_array_equal(resumed.records[key], value)
+    final = (lambda h: h.final_state_.weights) if method == "blocked" else (lambda h: [h.final_coordinates_])
+    for a, b in zip(final(resumed), final(whole), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_benchmark_runs_quick():

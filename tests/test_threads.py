@@ -286,19 +286,20 @@ def test_train_passes_n_threads_and_results_are_exact(monkeypatch):
 
 def test_online_prefetch_only_with_a_second_cpu(monkeypatch):
     import bioplastic.online as online
+    from bioplastic.online import blocked
 
     prefetch = []
 
-    class Recording(online.NoiseBuffer):
+    class Recording(blocked.NoiseBuffer):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             prefetch.append(self.prefetch)
 
-    monkeypatch.setattr(online, "NoiseBuffer", Recording)
+    monkeypatch.setattr(blocked, "NoiseBuffer", Recording)
     task = bp.tasks.StudentTeacher(n_inputs=5, n_outputs=2, steps_per_epoch=50)
     runs = []
     for budget in (1, 2):
-        monkeypatch.setattr(online, "usable_cpus", lambda budget=budget: budget)
+        monkeypatch.setattr(blocked, "usable_cpus", lambda budget=budget: budget)
         runs.append(online.train_online(bp.models.deep_linear(5, 20, 2), bp.NodePerturbation(sigma=1e-3), task, n_epochs=2,
                                         learning_rate=1e-2, seeds=[0], progress=False))
     assert prefetch == [False, True]
