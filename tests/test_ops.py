@@ -434,3 +434,15 @@ def test_every_public_kernel_is_exported():
         assert public <= set(module.__all__), (info.name, sorted(public - set(module.__all__)))
         assert set(module.__all__) <= set(bioplastic.ops.__all__), (info.name, sorted(set(module.__all__) - set(bioplastic.ops.__all__)))
     assert Activity is bioplastic.ops.passes.Activity
+
+
+def test_covariance_participation_ratio_against_eigenvalues():
+    from bioplastic.ops.statistics import covariance_participation_ratio
+
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((4, 6, 6))
+    cov = a @ a.transpose(0, 2, 1)
+    eig = np.linalg.eigvalsh(cov)
+    np.testing.assert_allclose(covariance_participation_ratio(cov), eig.sum(1) ** 2 / (eig**2).sum(1), rtol=1e-12)
+    assert covariance_participation_ratio(np.zeros((3, 3))) == 0.0
+    assert covariance_participation_ratio(np.eye(5)) == 5.0

@@ -18,6 +18,7 @@ import numpy as np
 
 from .._validation import check_positive_int
 from ..ops import forward
+from ..ops.statistics import covariance_participation_ratio
 
 __all__ = ["hidden_participation_ratio", "participation_ratio"]
 
@@ -51,9 +52,7 @@ def participation_ratio(activity, *, max_samples=None):
         raise ValueError(f"participation_ratio needs at least 2 samples, got {activity.shape[1]}")
     centred = activity - activity.mean(axis=1, keepdims=True)
     cov = np.einsum("esi,esj->eij", centred, centred) / (activity.shape[1] - 1)
-    trace = np.einsum("eii->e", cov)
-    sq = np.einsum("eij,eij->e", cov, cov)  # sum of squared eigenvalues = ||C||_F^2
-    pr = np.divide(trace**2, sq, out=np.zeros_like(trace), where=sq > 0)
+    pr = np.atleast_1d(covariance_participation_ratio(cov))
     return float(pr[0]) if squeeze else pr
 
 

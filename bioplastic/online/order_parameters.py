@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ops.statistics import covariance_participation_ratio
+
 __all__ = ["ORDER_PARAMETERS", "gram_order_parameters", "linear_order_parameters", "planar_dimensionality"]
 
 #: names of the per-record order parameters of :func:`~bioplastic.online.train_online` (besides ``weight_norms``)
@@ -35,15 +37,7 @@ def planar_dimensionality(w_in):
     """
     w_in = np.asarray(w_in, dtype=float)
     c = np.matmul(np.swapaxes(w_in, -1, -2), w_in)
-    return _participation(c)
-
-
-def _participation(c):
-    trace = np.einsum("...ii->...", c)
-    sq = np.einsum("...ij,...ij->...", c, c)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(sq > 0, trace**2 / np.where(sq > 0, sq, 1.0), 0.0)
-    return float(out) if out.ndim == 0 else out
+    return covariance_participation_ratio(c)
 
 
 def linear_order_parameters(w_in, w_out, teacher, *, teacher_noise=0.0, dimensionality=True):
@@ -98,7 +92,7 @@ def _order_from_blocks(norm_in, norm_out, product, teacher, teacher_noise, gram_
         "phi": -np.einsum("...ij,...ij->...", product, diff) / (lx * ly),
         "test_error": lx * ly * error + ly * teacher_noise**2,
     }
-    out["dimensionality"] = np.full(np.shape(error), np.nan) if gram_in is None else _participation(gram_in)
+    out["dimensionality"] = np.full(np.shape(error), np.nan) if gram_in is None else covariance_participation_ratio(gram_in)
     return out
 
 
