@@ -20,6 +20,7 @@ Measured with these settings (numbers quoted in the assertions' comments):
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,11 +28,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bioplastic import Backprop, Network, NodePerturbation, Population, Projection, SquaredError, SynapticScaling, models
+from bioplastic import Network, Population, Projection, SquaredError, SynapticScaling, models
 from bioplastic.analysis import cosine_similarity
-from bioplastic.engines.brian2 import Brian2Engine, _import_brian2, eligibility_time
+from bioplastic.engines.brian2 import Brian2Engine, eligibility_time
+from bioplastic.engines.brian2._runtime import import_brian2
 from bioplastic.engines.numpy import NumpyEngine, forward
 from bioplastic.homeostasis import incoming_rms
+from bioplastic.plasticity import Backprop, NodePerturbation, NoiseNeeds, WeightPerturbation
 from bioplastic.tasks import DatasetTask, NonlinearStudentTeacher
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -225,6 +228,31 @@ def test_learns_sarcos():
     assert error[-1] < 0.5 * error[0]
 
 
+def test_training_freezes_a_diverging_run():
+    """Training runs in the one loop: a run whose error passes 1e3 x its initial value is flagged and put back, not run on."""
+    task = NonlinearStudentTeacher(n_inputs=3, n_hidden=3, n_outputs=2, n_train=20, n_test=10, seed=0)
+    net = models.mlp((3, 4, 2), hidden="tanh")
+    engine = Brian2Engine(net, NodePerturbation(sigma=0.3), learning_rate=300.0, seed=2, **COARSE)
+    initial = engine.get_weights()
+    history = engine.train(task, 30, eval_every=10)
+    error = history["train_error"][0]
+    assert history.epochs.tolist() == [0, 10, 20, 30]
+    assert history.diverged_epoch.tolist() == [10]
+    assert error[1] > 1e3 * error[0] and np.isnan(error[2:]).all() and np.isnan(history["weight_norms"][0, 2:]).all()
+    # the weights are those of the last good record (here the initial ones), in the engine and in the simulation
+    for a, b in zip(history.final_state_.arrays().values(), initial.arrays().values(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert (engine.trials_, history.trial_loss_.shape) == (10, (10,))
+    record = engine.run_trials(task.x_test[:1], task.y_test[:1], learn=False, record=True, record_synapses=12)
+    np.testing.assert_array_equal(record.weights[0][0], initial.weights[0][0].ravel())
+    # a later run counts on from the trials simulated
+    assert engine.train(task, 10, eval_every=10).epochs.tolist() == [11, 21]
+    # without a factor only non-finite values count
+    engine = Brian2Engine(net, NodePerturbation(sigma=0.3), learning_rate=300.0, seed=2, **COARSE)
+    history = engine.train(task, 10, eval_every=10, divergence_factor=None)
+    assert history.diverged_epoch.tolist() == [-1] and history["train_error"][0, 1] > 1e3 * history["train_error"][0, 0]
+
+
 # --------------------------------------------------------------------------- engines agree
 def test_weights_move_between_engines():
     task = NonlinearStudentTeacher(n_inputs=5, n_hidden=5, n_outputs=2, n_train=200, n_test=100, seed=4)
@@ -333,7 +361,7 @@ def test_cython_target_matches_numpy_target(tmp_path):
     np.testing.assert_allclose(results["cython"][0], results["numpy"][0], rtol=1e-10)
     np.testing.assert_allclose(results["cython"][1], results["numpy"][1], rtol=1e-10)
     # preferences are restored after every run
-    assert _import_brian2().prefs["codegen.target"] == "auto"
+    assert import_brian2().prefs["codegen.target"] == "auto"
 
 
 # --------------------------------------------------------------------------- validation
@@ -355,8 +383,8 @@ def test_cython_target_matches_numpy_target(tmp_path):
         ({"baseline_decay": 1.5}, ValueError, "baseline_decay must lie in"),
         ({"loss": "cross_entropy"}, ValueError, "squared-error loss only"),
         ({"chunk_trials": 0}, ValueError, "chunk_trials should be at least 1"),
-        ({"seed": -1}, ValueError, "seed should be a non-negative integer"),
-        ({"mean_tau": 1e-3}, ValueError, "mean_tau applies to eligibility='activity_deviation' only"),
+        ({"seed": -1}, ValueError, r"seed should be an integer in \[0, 2\*\*63 - 1\] \(seeds are stored as int64\), got -1"),
+        ({"mean_tau": 1e-3}, ValueError, "mean_tau applies to eligibility='activity_deviation' only, got mean_tau=0.001 with eligibility='noise'"),
     ],
 )
 def test_bad_parameters_raise_clear_errors(kwargs, error, match):
@@ -364,9 +392,36 @@ def test_bad_parameters_raise_clear_errors(kwargs, error, match):
         Brian2Engine(models.mlp((2, 3, 1)), NodePerturbation(), **kwargs)
 
 
+@pytest.mark.parametrize(("rule", "name"), [(Backprop(), "backprop"), (WeightPerturbation(), "weight_perturbation")])
+def test_rules_the_engine_does_not_run_are_refused(rule, name):
+    assert Brian2Engine.rules == ("node_perturbation",)
+    message = f"the Brian2 engine does not run rule '{name}' ({type(rule).__name__}); it runs 'node_perturbation'"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        Brian2Engine(models.mlp((2, 3, 1)), rule)
+
+
+def test_populations_with_noise_come_from_the_rules_noise_needs():
+    """The engine perturbs the populations the rule's noise needs name (here only the first, not every perturbed layer)."""
+
+    class FirstPopulationOnly(NodePerturbation):
+        def noise_needs(self, network):
+            return NoiseNeeds((True,) + (False,) * (network.n_layers - 1), (False,) * network.n_layers)
+
+    rule = FirstPopulationOnly(sigma=0.05)
+    net = models.mlp((3, 4, 2), hidden="tanh")
+    assert rule.perturbed_layers(net) == [True, True]
+    engine = Brian2Engine(net, rule, **COARSE)
+    assert (engine.noisy_, engine.learns_) == ([True, False], [True, False])
+    record = engine.run_trials(np.ones((1, 3)), np.zeros((1, 2)), learn=False, record=True)
+    assert record.noise[1] is not None and record.noise[2] is None
+    assert record.eligibility[0] is not None and record.eligibility[1] is None
+    layer_two = Brian2Engine(net, NodePerturbation(sigma=0.05, layers=[1]), **COARSE)
+    assert (layer_two.noisy_, layer_two.learns_) == ([False, True], [False, True])
+
+
 def test_bad_descriptions_raise_clear_errors():
-    with pytest.raises(TypeError, match="rule should be a NodePerturbation"):
-        Brian2Engine(models.mlp((2, 3, 1)), Backprop())
+    with pytest.raises(TypeError, match=r"rule should be a PlasticityRule that the Brian2 engine runs \('node_perturbation'\), got 'np'"):
+        Brian2Engine(models.mlp((2, 3, 1)), "np")
     with pytest.raises(ValueError, match="activation 'softmax'"):
         Brian2Engine(models.mlp((2, 3, 2), readout="softmax"), NodePerturbation())
     with pytest.raises(ValueError, match="no perturbed population"):
@@ -376,10 +431,15 @@ def test_bad_descriptions_raise_clear_errors():
         engine.run_trials(np.zeros((1, 3)), np.zeros((1, 1)))
     with pytest.raises(ValueError, match="state weights\\[0\\] have shape"):
         engine.set_weights(models.mlp((2, 4, 1)).init_state([0]))
+    task = NonlinearStudentTeacher(n_inputs=3, n_hidden=3, n_outputs=1, n_train=10, n_test=10, seed=0)
+    with pytest.raises(ValueError, match="network has 2 inputs but task 'nonlinear_student_teacher' has 3"):
+        engine.train(task, 10)
+    with pytest.raises(TypeError, match="task should be a Task, got 'sarcos'"):
+        engine.train("sarcos", 10)
 
 
 def test_times_accept_brian2_quantities():
-    b2 = _import_brian2()
+    b2 = import_brian2()
     ms, mV = b2.ms, b2.mV
 
     engine = Brian2Engine(models.mlp((2, 3, 1)), NodePerturbation(), tau=2 * ms, dt=0.5 * ms, trial_duration=10 * ms)
