@@ -17,7 +17,7 @@ from .ensemble import ensemble_grid
 from .history import History
 from .loop import run_ensemble
 
-__all__ = ["train"]
+__all__ = ["check_training_inputs", "copy_members", "evaluate_records", "train"]
 
 
 def train(
@@ -104,7 +104,7 @@ def train(
     -------
     History
     """
-    _validate(network, rule, task, homeostasis)
+    check_training_inputs(network, rule, task, homeostasis)
     n_epochs = check_positive_int(n_epochs, "n_epochs", minimum=0)
     batch_size = check_positive_int(batch_size, "batch_size")
     task.n_batches(batch_size)  # checks batch_size against the task
@@ -158,7 +158,7 @@ class _MinibatchRunner:
         self._noise_states = None
 
     def measure(self):
-        return _evaluate(self.engine, self.task, self.loss, self.eval_batch_size)
+        return evaluate_records(self.engine, self.task, self.loss, self.eval_batch_size)
 
     def advance(self, start, stop, scale, *, last):
         engine, dtype = self.engine, self.engine.dtype
@@ -179,10 +179,10 @@ class _MinibatchRunner:
         return self.engine.state_.copy()
 
     def restore(self, mask, snapshot):
-        _copy_members(self.engine.state_, snapshot, mask)
+        copy_members(self.engine.state_, snapshot, mask)
 
     def keep(self, snapshot, mask):
-        _copy_members(snapshot, self.engine.state_, mask)
+        copy_members(snapshot, self.engine.state_, mask)
 
     def checkpoint_arrays(self):
         return {**self.engine.state_.arrays(), **{f"run_{k}": v for k, v in self.engine.run_arrays().items()}}
@@ -205,7 +205,7 @@ class _MinibatchRunner:
         return NetworkState.from_arrays(strip("good_"), n_layers)
 
 
-def _copy_members(target, source, mask):
+def copy_members(target, source, mask):
     """``target``'s weights and biases of the ``mask`` members from ``source`` (two NetworkStates)."""
     for k in range(len(target.weights)):
         target.weights[k][mask] = source.weights[k][mask]
@@ -213,7 +213,8 @@ def _copy_members(target, source, mask):
             target.biases[k][mask] = source.biases[k][mask]
 
 
-def _evaluate(engine, task, loss, eval_batch_size):
+def evaluate_records(engine, task, loss, eval_batch_size):
+    """The records of one evaluation: train/test error, loss (and accuracy) of every member, and its weight norms."""
     out = {}
     for split, (x, target) in task.evaluation_sets().items():
         x = np.asarray(x, dtype=engine.dtype)
@@ -229,7 +230,8 @@ def _evaluate(engine, task, loss, eval_batch_size):
     return out
 
 
-def _validate(network, rule, task, homeostasis):
+def check_training_inputs(network, rule, task, homeostasis):
+    """Check the types of a run's components and that network and task have the same input and output sizes."""
     if not isinstance(network, Network):
         raise TypeError(f"network should be a Network, got {network!r}")
     if not isinstance(rule, PlasticityRule):

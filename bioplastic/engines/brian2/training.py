@@ -12,14 +12,14 @@ import numpy as np
 from ..._validation import check_positive, check_positive_int
 from ...io import to_jsonable
 from ...training import History, run_ensemble
-from ...training.supervised import _copy_members, _evaluate, _validate
+from ...training.supervised import check_training_inputs, copy_members, evaluate_records
 
 __all__ = ["TrialRunner", "train_engine"]
 
 
 def train_engine(engine, task, n_trials, *, eval_every=None, progress=False, divergence_factor=1e3):
     """Train ``engine`` online on ``task``, one training sample per trial (see :meth:`Brian2Engine.train`)."""
-    _validate(engine.network, engine.rule, task, engine.homeostasis)
+    check_training_inputs(engine.network, engine.rule, task, engine.homeostasis)
     n_trials = check_positive_int(n_trials, "n_trials")
     eval_every = max(1, n_trials // 10) if eval_every is None else check_positive_int(eval_every, "eval_every")
     if divergence_factor is not None:
@@ -64,7 +64,7 @@ class TrialRunner:
         self.trial_loss = []
 
     def measure(self):
-        return _evaluate(self.engine, self.task, self.engine.loss_, None)
+        return evaluate_records(self.engine, self.task, self.engine.loss_, None)
 
     def advance(self, start, stop, scale, *, last):
         if scale[0] == 0:  # frozen after diverging: the weights do not change
@@ -80,7 +80,7 @@ class TrialRunner:
             self.engine.set_weights(snapshot)
 
     def keep(self, snapshot, mask):
-        _copy_members(snapshot, self.engine.state_, mask)
+        copy_members(snapshot, self.engine.state_, mask)
 
 
 def _samples(task, n_trials, rng):
