@@ -177,6 +177,14 @@ RULE_PARAMS = {
     "backprop": [{}],
     "reinforce": [{"sigma": 1e-4}, {"sigma": 1e-3, "perturb_hidden": True}],
     "weight_perturbation": [{"sigma": 1e-4}, {"sigma": 1e-4, "batch_reduction": "sum"}],
+    "feedback_alignment": [{}, {"batch_reduction": "sum"}],
+    "direct_feedback_alignment": [{}],
+    "sign_symmetry": [{"magnitude": "usf"}, {"magnitude": "brsf"}, {"magnitude": "frsf", "scaled": False}],
+    "kolen_pollack": [{"decay": 0.01}],
+    "symmetric_alignment": [{}],
+    "activation_alignment": [{}],
+    "weight_mirror": [{}],
+    "information_alignment": [{}],
 }
 
 #: the package's own registered rules (a user's rules register too, but are not the package's to test)
@@ -206,6 +214,13 @@ def _rule_noise(rng, rule, net, n_members, batch):
     return (noise if any(needs.population) else None), (synaptic if any(needs.synapse) else None)
 
 
+def _rule_state(rule, net, n_members, seed=6):
+    """The rule's own state for ``n_members`` members (``init_rule_state`` per member, stacked), as the engine keeps it."""
+    rng = np.random.default_rng(seed)
+    own = [rule.init_rule_state(net, rng, np.float64) for _ in range(n_members)]
+    return {name: np.stack([o[name] for o in own]) for name in own[0]}
+
+
 @pytest.mark.parametrize("rule", RULES, ids=repr)
 @pytest.mark.parametrize("hidden", ["linear", "relu", "tanh", "sigmoid"])
 def test_rule_contract(rule, hidden):
@@ -216,7 +231,8 @@ def test_rule_contract(rule, hidden):
     assert noisy == rule.uses_noise
     noise, synaptic_noise = _rule_noise(rng, rule, net, 3, 8)
     assert rule.signal in bp.plasticity.SIGNALS
-    upd = rule.compute_updates(net, state, x, target, loss, noise=noise, synaptic_noise=synaptic_noise, scale=np.zeros(3))
+    rule_state = _rule_state(rule, net, 3)
+    upd = rule.compute_updates(net, state, x, target, loss, noise=noise, synaptic_noise=synaptic_noise, rule_state=rule_state, scale=np.zeros(3))
     for k, w in enumerate(state.weights):
         assert upd.weights[k].shape == w.shape
         assert not np.any(upd.weights[k])
@@ -225,7 +241,8 @@ def test_rule_contract(rule, hidden):
     total = np.zeros(3)
     for _ in range(50 if noisy else 1):
         noise, synaptic_noise = _rule_noise(rng, rule, net, 3, 8)
-        upd = rule.compute_updates(net, state, x, target, loss, noise=noise, synaptic_noise=synaptic_noise, scale=np.ones(3))
+        upd = rule.compute_updates(net, state, x, target, loss, noise=noise, synaptic_noise=synaptic_noise, rule_state=rule_state,
+                                   scale=np.ones(3))
         total += sum(np.einsum("eij,eij->e", u, g) for u, g in zip(upd.weights, grads, strict=True))
     assert np.all(total < 0)
 
@@ -247,7 +264,7 @@ def test_workspace_gives_the_same_updates(rule):
         synaptic_noise = [rng.standard_normal((3, n_post, n_pre + 1)) if need else None
                           for need, (n_post, n_pre) in zip(needs.synapse, [(8, 5), (6, 8), (3, 6)], strict=True)]
         kw = dict(noise=noise if any(needs.population) else None, synaptic_noise=synaptic_noise if any(needs.synapse) else None,
-                  scale=np.array([0.1, 0.2, 0.3]))
+                  rule_state=_rule_state(rule, network, 3), scale=np.array([0.1, 0.2, 0.3]))
         fresh = rule.compute_updates(network, state, x, target, SquaredError(), **kw)
         reused = rule.compute_updates(network, state, x, target, SquaredError(), workspace=workspace, **kw)
         for a, b in zip(fresh.weights + fresh.biases, reused.weights + reused.biases, strict=True):

@@ -24,6 +24,15 @@ CONTRACT = {
     "backprop": {"params": {}, "learning_rate": 0.05, "bad": ("batch_reduction", "median")},
     "reinforce": {"params": {"sigma": 1e-3}, "learning_rate": 0.02, "bad": ("perturb_hidden", "yes")},
     "weight_perturbation": {"params": {"sigma": 1e-3}, "learning_rate": 0.003, "bad": ("sigma", 0.0)},
+    "feedback_alignment": {"params": {"feedback_scale": 1.0}, "learning_rate": 0.05, "bad": ("feedback_scale", 0.0)},
+    "direct_feedback_alignment": {"params": {}, "learning_rate": 0.05, "bad": ("feedback_scale", -1.0)},
+    "sign_symmetry": {"params": {"magnitude": "brsf"}, "learning_rate": 0.05, "bad": ("magnitude", "uniform")},
+    "kolen_pollack": {"params": {"decay": 1e-3}, "learning_rate": 0.05, "bad": ("decay", -1.0)},
+    "symmetric_alignment": {"params": {"alpha": 1e-3, "beta": bp.plasticity.Schedule(value=2e-3, kind="linear", rate=-1e-3, total_steps=80)},
+                            "learning_rate": 0.05, "bad": ("alpha", -1.0)},
+    "activation_alignment": {"params": {}, "learning_rate": 0.05, "bad": ("beta", "big")},
+    "weight_mirror": {"params": {"noise_std": 1.0}, "learning_rate": 0.05, "bad": ("noise_std", 0.0)},
+    "information_alignment": {"params": {}, "learning_rate": 0.05, "bad": ("gamma", -0.5)},
 }
 
 BUILT_IN = sorted(name for name, cls in registered_rules().items() if cls.__module__.startswith("bioplastic."))

@@ -9,7 +9,7 @@ know no rule, engine, task, training loop or plot; the descriptions
 (plasticity rules, neuromodulation, homeostasis) and the engines call them.
 """
 
-from .backprop import backprop_deltas
+from .backprop import backprop_deltas, direct_feedback_deltas
 from .noise import NOISE_TYPES, draw_noise
 from .outer import deltas_to_updates, outer_sum, outer_sum_transposed
 from .passes import Activity, affine, forward, predict
@@ -23,6 +23,7 @@ __all__ = [
     "affine",
     "backprop_deltas",
     "deltas_to_updates",
+    "direct_feedback_deltas",
     "draw_noise",
     "forward",
     "outer_sum",

@@ -6,6 +6,14 @@ rule                           signal    local  module
 ``NodePerturbation``           scalar    yes    :mod:`~bioplastic.plasticity.node_perturbation`
 ``Backprop``                   vector    no     :mod:`~bioplastic.plasticity.backprop`
 ``Reinforce``                  vector    no     :mod:`~bioplastic.plasticity.reinforce` (scalar at the readout)
+``FeedbackAlignment``          feedback  no     :mod:`~bioplastic.plasticity.feedback_alignment`
+``DirectFeedbackAlignment``    feedback  no     :mod:`~bioplastic.plasticity.feedback_alignment`
+``SignSymmetry``               feedback  no     :mod:`~bioplastic.plasticity.sign_symmetry`
+``KolenPollack``               feedback  no     :mod:`~bioplastic.plasticity.kolen_pollack`
+``SymmetricAlignment``         feedback  no     :mod:`~bioplastic.plasticity.alignment`
+``ActivationAlignment``        feedback  no     :mod:`~bioplastic.plasticity.alignment`
+``WeightMirror``               feedback  no     :mod:`~bioplastic.plasticity.alignment`
+``InformationAlignment``       feedback  no     :mod:`~bioplastic.plasticity.alignment`
 =============================  ========  =====  ===============================================
 
 ``signal`` says what reaches a synapse besides its own pre- and postsynaptic
