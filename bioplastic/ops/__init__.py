@@ -14,6 +14,7 @@ from .noise import NOISE_TYPES, draw_noise
 from .outer import deltas_to_updates, outer_sum, outer_sum_transposed
 from .passes import Activity, affine, forward, predict
 from .perturbation import perturbation_change, synaptic_perturbation_change
+from .statistics import covariance_participation_ratio
 from .workspace import Workspace, scratch, shared_member
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "Workspace",
     "affine",
     "backprop_deltas",
+    "covariance_participation_ratio",
     "deltas_to_updates",
     "direct_feedback_deltas",
     "draw_noise",
