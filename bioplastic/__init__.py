@@ -17,7 +17,7 @@ from .online import train_online
 from .optimisers import SGD, Adam, Momentum
 from .plasticity import PlasticityRule, registered_rules
 from .synapses import Projection
-from .training import History, train
+from .training import FeedbackAngle, History, NoisyUpdates, UpdateAngle, train
 
 try:
     from importlib.metadata import PackageNotFoundError, version
@@ -29,10 +29,12 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "Adam",
     "CrossEntropy",
+    "FeedbackAngle",
     "History",
     "Network",
     "NetworkState",
     "Neuromodulator",
+    "NoisyUpdates",
     "Momentum",
     "PlasticityRule",
     "Population",
@@ -40,6 +42,7 @@ __all__ = [
     "SGD",
     "SquaredError",
     "SynapticScaling",
+    "UpdateAngle",
     "__version__",
     "accuracy",
     "analysis",

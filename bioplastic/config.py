@@ -39,7 +39,8 @@ A configuration has the sections ``[network]``, ``[task]``, ``[rule]``,
 * ``[training]``: the keyword arguments of :func:`~bioplastic.train`
   listed in ``_TRAINING_KEYS`` (``n_epochs`` and ``learning_rate`` required;
   ``optimiser`` a name such as ``"adam"`` or a table ``{name = "momentum",
-  momentum = 0.9}``).
+  momentum = 0.9}``; ``update_noise`` a table ``{variance = 1e-4, on =
+  "rule_state"}``, see :class:`~bioplastic.NoisyUpdates`).
 * ``[homeostasis]``: the parameters of
   :class:`~bioplastic.homeostasis.SynapticScaling` (``layers``, ``target``).
 * ``[output]``: ``dir``, the folder the results are written to (a string).
@@ -72,6 +73,7 @@ _OUTPUT_KEYS = {"dir"}
 _TRAINING_KEYS = {
     "n_epochs", "learning_rate", "seeds", "batch_size", "data_seed", "loss", "dtype",
     "divergence_factor", "checkpoint_every", "eval_batch_size", "n_threads", "optimiser",
+    "update_noise",
 }
 
 

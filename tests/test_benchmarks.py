@@ -37,3 +37,13 @@ def test_contention_busy_process_is_stopped_on_errors():
             assert busy.proc.poll() is None  # running
             raise KeyboardInterrupt
     assert busy.proc.poll() is not None  # stopped, not left behind
+
+
+def test_feedback_rules_quick(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["feedback_rules.py", "--quick"])
+    runpy.run_path(str(BENCHMARKS / "feedback_rules.py"), run_name="__main__")
+    lines = capsys.readouterr().out.strip().splitlines()
+    for label in ("SGD", "FA", "SA", "IA"):
+        assert any(re.match(rf"{label} epoch: +\d+\.\d ms", line) for line in lines), label
+    assert any(re.fullmatch(r"ratio SA/SGD: +\d+\.\d\d   \(goal <= 1\.6\)", line) for line in lines)
+    assert re.fullmatch(r"ratio FA/SGD: +\d+\.\d\d   \(goal <= 1\.1\)", lines[-1])  # the main goal last

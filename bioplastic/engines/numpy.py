@@ -156,16 +156,25 @@ class NoiseBuffer:
         draw per step shared by the minibatch), e.g. ``(n_post, n_pre + 1)``;
         ``None``: no synaptic noise there. These channels follow the
         population channels in :meth:`next_streams`.
+    presynaptic_widths : list of (int or None), optional
+        Width ``n_pre`` of each projection's presynaptic noise inputs
+        (Gaussian, one value per presynaptic neuron and sample, shape
+        ``(batch, n_pre)`` per step); ``None``: none there. These channels
+        come last, so the draws of the other channels are unchanged.
     """
 
-    def __init__(self, rngs, widths, kinds, batch_size, dtype, *, members=None, max_elements=2**18, prefetch=True, synaptic_shapes=None):
+    def __init__(self, rngs, widths, kinds, batch_size, dtype, *, members=None, max_elements=2**18, prefetch=True, synaptic_shapes=None,
+                 presynaptic_widths=None):
         self.rngs = rngs
         self.widths = widths
         self.kinds = kinds
         self.synaptic_shapes = list(synaptic_shapes or [])
+        self.presynaptic_widths = list(presynaptic_widths or [])
         # every channel's per-step shape and distribution
-        self._shapes = [None if w is None else (batch_size, w) for w in widths] + [None if s is None else tuple(s) for s in self.synaptic_shapes]
-        self._kinds = list(kinds) + [None if s is None else "gaussian" for s in self.synaptic_shapes]
+        self._shapes = ([None if w is None else (batch_size, w) for w in widths] + [None if s is None else tuple(s) for s in self.synaptic_shapes]
+                        + [None if w is None else (batch_size, w) for w in self.presynaptic_widths])
+        self._kinds = (list(kinds) + [None if s is None else "gaussian" for s in self.synaptic_shapes]
+                       + [None if w is None else "gaussian" for w in self.presynaptic_widths])
         self.batch_size = batch_size
         self.dtype = np.dtype(dtype)
         self.prefetch = prefetch
@@ -250,7 +259,7 @@ class NoiseBuffer:
         """Noise of the next step per stream: list of (ndarray of shape (n_streams, ...) or None), one per channel.
 
         The population channels (shape ``(n_streams, batch, n_k)``) come
-        first, then the synaptic ones. ``next_streams()[k][members[i]]`` is
+        first, then the synaptic ones, then the presynaptic ones. ``next_streams()[k][members[i]]`` is
         member ``i``'s noise.
         """
         if self._pos >= self._len:
@@ -349,13 +358,16 @@ class NumpyEngine:
         if rule.uses_noise and not needs.any:
             raise ValueError(f"{rule!r} needs intrinsic noise but no perturbed population of {network!r} has noise")
         self._synaptic = any(needs.synapse)
+        self._presynaptic = any(needs.presynaptic)
         if needs.any:
             pops = network.populations[1:]
             widths = [pop.n_neurons if noisy else None for noisy, pop in zip(needs.population, pops, strict=True)]
             kinds = [pop.noise if noisy else None for noisy, pop in zip(needs.population, pops, strict=True)]
             synaptic = [(proj.n_post, proj.n_pre + 1) if noisy else None for noisy, proj in zip(needs.synapse, network.projections, strict=True)]
+            presynaptic = [proj.n_pre if noisy else None for noisy, proj in zip(needs.presynaptic, network.projections, strict=False)]
             self.noise_ = NoiseBuffer([s[1] for s in streams], widths, kinds, batch_size, self.dtype, members=stream_of,
-                                      synaptic_shapes=synaptic if self._synaptic else None)
+                                      synaptic_shapes=synaptic if self._synaptic else None,
+                                      presynaptic_widths=presynaptic if self._presynaptic else None)
         # the rule's own state, per member from its own stream (members sharing a seed share it)
         own = [rule.init_rule_state(network, rule_stream(s), self.dtype) for s in distinct]
         self.rule_state_ = {name: np.ascontiguousarray(np.stack([o[name] for o in own])[stream_of], dtype=self.dtype) for name in own[0]}
@@ -444,11 +456,19 @@ class NumpyEngine:
                     None if n is None else np.take(n, streams, axis=0, out=workspace.get(("noise", k), (len(streams),) + n.shape[1:], n.dtype))
                     for k, n in enumerate(noise)
                 ]
-        synaptic_noise = None
-        if self._synaptic:
-            sub_noise, synaptic_noise = sub_noise[: self.network.n_layers], sub_noise[self.network.n_layers :]
+        synaptic_noise = presynaptic_noise = None
+        if self._synaptic or self._presynaptic:
+            n = self.network.n_layers
+            channels = sub_noise
+            sub_noise = channels[:n]
+            if self._synaptic:
+                synaptic_noise = channels[n : 2 * n]
+            if self._presynaptic:
+                presynaptic_noise = channels[-n:]
         rule_state = self.rule_state_ if len(self._blocks) == 1 else {k: v[block] for k, v in self.rule_state_.items()}
         kwargs = dict(noise=sub_noise, synaptic_noise=synaptic_noise, rule_state=rule_state, workspace=workspace)
+        if self._presynaptic:  # only a rule that asks for them takes presynaptic noise inputs
+            kwargs["presynaptic_noise"] = presynaptic_noise
         if self.optimiser.fused:  # plain SGD: the rule computes -eta g in its own sums over samples
             directions = self.rule.directions(self.network, state, x, target, self.loss, scale=np.negative(scale[block]), **kwargs)
             self._apply(state, directions, rule_state)  # views: changes land in self.state_

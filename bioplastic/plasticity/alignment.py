@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_positive
+from .._validation import check_choice, check_positive
 from ..ops import scratch
 from ._feedback import FeedbackRule
 from .base import NoiseNeeds
@@ -333,17 +333,25 @@ class WeightMirror(AlignmentRule):
     weight transport", NeurIPS 2019; Kunin et al. 2020, Sec. 3 and Table 1,
     defaults ``alpha = beta = 1e-3`` from their code, ``s = 1``).
 
-    The noise inputs come from the synaptic noise channel
-    (:attr:`~bioplastic.plasticity.NoiseNeeds.synapse`): each step,
-    projection ``k`` gets an ``(n_post, n_pre + 1)`` standard Gaussian draw
-    ``psi_k`` (the engine draws it from the member's noise stream, so runs
-    are reproducible and checkpointed), read as ``n_post`` noise inputs of
-    width ``n_pre``, ``x = s psi_k[:, :n_pre]`` (the bias column unused).
-    Their number is the projection's width, not the batch size (the
-    expectation, and so the fixed point, are the same). The ``amp`` term
-    then costs two matrix products of ``n_post x n_pre x n_post`` per
-    projection and step: a factor ``n_post / batch`` over a forward pass,
-    on top of drawing ``n_post x (n_pre + 1)`` noise values.
+    The engine draws the noise inputs from the member's noise stream, so
+    runs are reproducible and checkpointed. ``noise_inputs`` says which
+    channel they come from:
+
+    * ``"synaptic"`` (the default): the synaptic noise channel
+      (:attr:`~bioplastic.plasticity.NoiseNeeds.synapse`). Each step,
+      projection ``k`` gets an ``(n_post, n_pre + 1)`` standard Gaussian
+      draw ``psi_k``, read as ``n_post`` noise inputs of width ``n_pre``,
+      ``x = s psi_k[:, :n_pre]`` (the bias column unused). Their number is
+      the projection's width, not the batch size. The ``amp`` term then
+      costs two matrix products of ``n_post x n_pre x n_post`` per
+      projection and step: a factor ``n_post / batch`` over a forward pass,
+      on top of drawing ``n_post x (n_pre + 1)`` noise values.
+    * ``"presynaptic"``: the presynaptic noise channel
+      (:attr:`~bioplastic.plasticity.NoiseNeeds.presynaptic`), one noise
+      input per sample, ``x = s psi_k`` with ``psi_k`` of shape
+      ``(batch, n_pre)``: the ``amp`` term costs about one forward pass of
+      the projection. Fewer inputs per step when ``batch < n_post``, so
+      ``B`` fluctuates more about the same fixed point.
 
     Parameters
     ----------
@@ -353,6 +361,8 @@ class WeightMirror(AlignmentRule):
         Coefficient of ``amp``.
     noise_std : float > 0, default 1.0
         ``s``, the standard deviation of the noise inputs.
+    noise_inputs : {"synaptic", "presynaptic"}, default "synaptic"
+        The noise channel of the noise inputs (see above).
     feedback_scale : float > 0, default 1.0
     batch_reduction : {"mean", "sum"}, default "mean"
 
@@ -370,22 +380,47 @@ class WeightMirror(AlignmentRule):
     probe = "noise"
     uses_noise = True
 
-    def __init__(self, *, alpha=1e-3, beta=1e-3, noise_std=1.0, feedback_scale=1.0, batch_reduction="mean"):
+    def __init__(self, *, alpha=1e-3, beta=1e-3, noise_std=1.0, noise_inputs="synaptic", feedback_scale=1.0, batch_reduction="mean"):
         super().__init__(feedback_scale=feedback_scale, batch_reduction=batch_reduction)
         self.alpha = check_coefficient(alpha, "alpha")
         self.beta = check_coefficient(beta, "beta")
         self.noise_std = check_positive(noise_std, "noise_std")
+        self.noise_inputs = check_choice(noise_inputs, "noise_inputs", ("synaptic", "presynaptic"))
 
     def noise_needs(self, network):
-        """Synaptic noise (the noise inputs) in the projections with a feedback matrix, ``1 .. L - 1``."""
-        return NoiseNeeds((False,) * network.n_layers, tuple(k > 0 for k in range(network.n_layers)))
+        """The noise inputs' channel (synaptic or presynaptic) in the projections with a feedback matrix, ``1 .. L - 1``."""
+        none, feedback = (False,) * network.n_layers, tuple(k > 0 for k in range(network.n_layers))
+        if self.noise_inputs == "presynaptic":
+            return NoiseNeeds(none, none, feedback)
+        return NoiseNeeds(none, feedback)
+
+    def directions(self, network, state, x, target, loss, *, noise=None, synaptic_noise=None, presynaptic_noise=None, rule_state=None,
+                   scale=None, workspace=None):
+        """As :meth:`FeedbackRule.directions <bioplastic.plasticity.FeedbackRule.directions>`; the noise inputs from ``noise_inputs``' channel.
+
+        ``presynaptic_noise`` (list of (ndarray of shape (n_members, batch,
+        n_pre) or None)) holds the noise inputs with
+        ``noise_inputs="presynaptic"``, ``synaptic_noise`` otherwise.
+        """
+        if self.noise_inputs == "presynaptic":
+            if presynaptic_noise is None or any(presynaptic_noise[k] is None for k in range(1, network.n_layers)):
+                raise ValueError("WeightMirror(noise_inputs='presynaptic').directions needs presynaptic noise (the noise inputs) "
+                                 "in projections 1 .. L - 1 (see noise_needs)")
+            synaptic_noise = presynaptic_noise  # handed on to probe_inputs, which reads the noise inputs from it
+        return super().directions(network, state, x, target, loss, noise=noise, synaptic_noise=synaptic_noise, rule_state=rule_state,
+                                  scale=scale, workspace=workspace)
 
     def probe_inputs(self, network, k, activity, synaptic_noise):
-        """``s psi_k[:, :, :n_pre]``: ``n_post`` Gaussian noise inputs of projection ``k``, shape ``(n_members, n_post, n_pre)``."""
+        """The noise inputs of projection ``k``: ``s psi_k[:, :, :n_pre]``, shape ``(n_members, n_post or batch, n_pre)``.
+
+        ``n_post`` inputs from the synaptic channel, one per sample from the
+        presynaptic one (see :meth:`directions`).
+        """
         if synaptic_noise is None or synaptic_noise[k] is None:
             raise ValueError("WeightMirror.directions needs synaptic noise (the noise inputs) in projections 1 .. L - 1 (see noise_needs)")
         n_pre = network.projections[k].n_pre
-        return self.noise_std * synaptic_noise[k][:, :, :n_pre]
+        psi = synaptic_noise[k]
+        return self.noise_std * (psi if psi.shape[-1] == n_pre else psi[:, :, :n_pre])
 
 
 class InformationAlignment(AlignmentRule):

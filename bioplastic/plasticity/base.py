@@ -10,7 +10,8 @@ A rule is one module in :mod:`bioplastic.plasticity`. It declares
   synapse uses is available at that synapse (pre- and postsynaptic activity,
   its own noise, a broadcast scalar);
 * its noise needs (:meth:`PlasticityRule.noise_needs`): which populations get
-  per-sample intrinsic noise and which projections per-step synaptic noise.
+  per-sample intrinsic noise, which projections per-step synaptic noise and
+  which per-sample presynaptic noise inputs (passed as ``presynaptic_noise``).
   The engine draws that noise once per step from each member's noise stream;
 * its own state (:meth:`PlasticityRule.init_rule_state`): arrays such as
   feedback matrices or running baselines, created per ensemble member from
@@ -61,15 +62,22 @@ class NoiseNeeds(NamedTuple):
         Projections whose synapses receive noise: one unit-variance Gaussian
         draw per step shared by the minibatch, shape
         ``(n_members, n_post, n_pre + 1)`` (the last column perturbs the bias).
+    presynaptic : tuple of bool, default ()
+        Projections that receive presynaptic noise inputs: one unit-variance
+        Gaussian value per presynaptic neuron and sample, shape
+        ``(n_members, batch, n_pre)``, passed to
+        :meth:`PlasticityRule.directions` as ``presynaptic_noise`` (only to a
+        rule that asks for it). Empty: none.
     """
 
     population: tuple
     synapse: tuple
+    presynaptic: tuple = ()
 
     @property
     def any(self):
         """Whether any noise is needed at all."""
-        return any(self.population) or any(self.synapse)
+        return any(self.population) or any(self.synapse) or any(self.presynaptic)
 
 
 class Directions:

@@ -17,6 +17,9 @@ A runner has
 * ``snapshot()``: a copy of the weights; ``restore(mask, snapshot)``: put the
   ``mask`` members' weights back from it; ``keep(snapshot, mask)``: copy the
   ``mask`` members' current weights into it;
+* for callbacks (optional): ``callback_inputs()``, the ``(engine, task)``
+  handed to each callback's ``measure`` (see :mod:`bioplastic.training.callbacks`);
+  a runner without it takes no callbacks;
 * for checkpoints (optional): ``checkpoint_arrays()`` and
   ``checkpoint_meta()`` (the run state at the end of the last ``advance``,
   arrays and JSON), ``snapshot_arrays(snapshot)``, and
@@ -30,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import pair_exists
+from .callbacks import check_callbacks
 from .checkpoints import load_checkpoint, save_checkpoint
 from .divergence import diverging_members
 
@@ -56,7 +60,8 @@ class RunRecords:
 
 
 def run_ensemble(runner, *, stops, config, learning_rates, error="train_error", divergence_factor=1e3, dtype="float64",
-                 checkpoint=None, checkpoint_every=10, progress=True, desc="", labels=None, unit="epoch", progress_total=None):
+                 checkpoint=None, checkpoint_every=10, progress=True, desc="", labels=None, unit="epoch", progress_total=None,
+                 callbacks=None):
     """Run ``runner`` through ``stops`` with records after each, freezing and flagging diverging members.
 
     Parameters
@@ -89,6 +94,9 @@ def run_ensemble(runner, *, stops, config, learning_rates, error="train_error", 
         Progress-bar unit.
     progress_total : int, optional
         Progress-bar total (default: the last stop).
+    callbacks : sequence of callbacks, optional
+        Each one's ``measure(*runner.callback_inputs())`` adds records at
+        every record point (their names may not repeat the runner's).
 
     Returns
     -------
@@ -98,7 +106,10 @@ def run_ensemble(runner, *, stops, config, learning_rates, error="train_error", 
     labels = stops if labels is None else [int(v) for v in labels]
     scale = np.asarray(learning_rates).astype(dtype)
     diverged = np.full(len(scale), -1, dtype=np.int64)
-    first = runner.measure()
+    callbacks = check_callbacks(callbacks)
+    if callbacks and not callable(getattr(runner, "callback_inputs", None)):
+        raise TypeError(f"{type(runner).__name__} takes no callbacks (it has no callback_inputs()), got {list(callbacks)!r}")
+    first = _measure(runner, callbacks)
     series = {k: [v] for k, v in first.items()}
     positions = [0]
     initial_error = first[error].copy()
@@ -123,7 +134,7 @@ def run_ensemble(runner, *, stops, config, learning_rates, error="train_error", 
     for i in range(done, len(stops)):
         stop, label = stops[i], labels[i]
         runner.advance(start, stop, scale, last=i == len(stops) - 1)
-        rec = runner.measure()
+        rec = _measure(runner, callbacks)
         active = diverged < 0
         newly = diverging_members(rec[error], rec["weight_norms"], initial_error, divergence_factor, active)
         if newly.any():
@@ -149,3 +160,21 @@ def run_ensemble(runner, *, stops, config, learning_rates, error="train_error", 
             save_checkpoint(checkpoint, config=config, epoch=label, arrays=arrays, meta=runner.checkpoint_meta())
     bar.close()
     return RunRecords(np.asarray(positions), {k: np.stack(v, axis=1) for k, v in series.items()}, diverged)
+
+
+def _measure(runner, callbacks):
+    """The runner's records and those of every callback, checked: new names, ``n_members`` first."""
+    rec = runner.measure()
+    if not callbacks:
+        return rec
+    inputs = runner.callback_inputs()
+    for cb in callbacks:
+        extra = cb.measure(*inputs)
+        for name, value in extra.items():
+            if name in rec:
+                raise ValueError(f"callback {cb!r} records {name!r}, which the run already records; records so far: {sorted(rec)}")
+            if np.ndim(value) < 1 or np.shape(value)[0] != runner.n_members:
+                raise ValueError(f"callback {cb!r} returned {name!r} of shape {np.shape(value)}; expected (n_members, ...) "
+                                 f"with n_members = {runner.n_members}")
+            rec[name] = value
+    return rec

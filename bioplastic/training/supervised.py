@@ -13,9 +13,11 @@ from ..network import Network, NetworkState
 from ..optimisers import get_optimiser
 from ..plasticity.base import PlasticityRule
 from ..tasks.base import Task
+from .callbacks import check_callbacks
 from .ensemble import ensemble_grid
 from .history import History
 from .loop import run_ensemble
+from .noisy_updates import UpdateNoise, get_update_noise
 
 __all__ = ["check_training_inputs", "copy_members", "evaluate_records", "train"]
 
@@ -40,6 +42,8 @@ def train(
     eval_batch_size=None,
     n_threads="auto",
     optimiser=None,
+    callbacks=None,
+    update_noise=None,
 ):
     """Train an ensemble of networks (learning rates x seeds) with one plasticity rule.
 
@@ -99,6 +103,20 @@ def train(
         :mod:`bioplastic.optimisers`): ``"sgd"`` (the default, ``W <- W - eta g``),
         ``"momentum"``, ``"adam"``, a dict ``{"name": ..., parameters}`` or an
         instance. Its state is checkpointed with the weights.
+    callbacks : list of callbacks, optional
+        Extra records made at every record point, e.g.
+        ``[FeedbackAngle(), UpdateAngle()]`` (see
+        :mod:`bioplastic.training.callbacks`): each callback's
+        ``measure(engine, task)`` returns ``{name: ndarray of shape
+        (n_members, ...)}``, stored in ``history.records[name]`` with shape
+        ``(n_members, n_records, ...)``. They read the run without changing
+        it.
+    update_noise : NoisyUpdates or dict, optional
+        Gaussian noise, times each member's learning rate, added to the
+        parameters after every step (see
+        :class:`~bioplastic.training.noisy_updates.NoisyUpdates`; a dict
+        ``{"variance": ..., "on": ...}`` builds one). Its streams are
+        checkpointed.
 
     Returns
     -------
@@ -118,6 +136,8 @@ def train(
     loss = get_loss(loss)
     lrs, member_seeds = ensemble_grid(learning_rate, seeds)
     optimiser = get_optimiser(optimiser)
+    callbacks = check_callbacks(callbacks)
+    update_noise = get_update_noise(update_noise)
 
     engine = NumpyEngine(network, rule, loss, seeds=member_seeds, batch_size=batch_size, homeostasis=homeostasis, dtype=dtype, n_threads=n_threads,
                          optimiser=optimiser)
@@ -137,9 +157,15 @@ def train(
         "seeds": member_seeds,
         "engine": "numpy",
     })
-    runner = _MinibatchRunner(engine, task, loss, batch_size=batch_size, data_seed=data_seed, eval_batch_size=eval_batch_size)
+    if callbacks:  # only then: configurations (and checkpoints) of runs without them are unchanged
+        config["callbacks"] = to_jsonable([cb.describe() if hasattr(cb, "describe") else repr(cb) for cb in callbacks])
+    if update_noise is not None:
+        config["update_noise"] = to_jsonable(update_noise.describe())
+    runner = _MinibatchRunner(engine, task, loss, batch_size=batch_size, data_seed=data_seed, eval_batch_size=eval_batch_size,
+                              update_noise=update_noise)
     run = run_ensemble(runner, stops=range(1, n_epochs + 1), config=config, learning_rates=lrs, divergence_factor=divergence_factor, dtype=dtype,
-                       checkpoint=checkpoint, checkpoint_every=checkpoint_every, progress=progress, desc=f"{rule.name} x{len(lrs)}")
+                       checkpoint=checkpoint, checkpoint_every=checkpoint_every, progress=progress, desc=f"{rule.name} x{len(lrs)}",
+                       callbacks=callbacks)
     history = History(run.positions, run.records, lrs, member_seeds, run.diverged, config)
     history.final_state_ = engine.state_
     return history
@@ -148,7 +174,7 @@ def train(
 class _MinibatchRunner:
     """The numpy engine on a task's minibatches, one epoch per stop (see :mod:`bioplastic.training.loop`)."""
 
-    def __init__(self, engine, task, loss, *, batch_size, data_seed, eval_batch_size):
+    def __init__(self, engine, task, loss, *, batch_size, data_seed, eval_batch_size, update_noise=None):
         self.engine, self.task, self.loss = engine, task, loss
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.n_batches = task.n_batches(batch_size)
@@ -156,9 +182,14 @@ class _MinibatchRunner:
         self.n_members = engine.n_members
         self._started = False
         self._noise_states = None
+        # noisy updates: None when absent or of variance 0 (then nothing is drawn: the run is unchanged)
+        self.update_noise = None if update_noise is None or update_noise.variance == 0 else UpdateNoise(update_noise, engine)
 
     def measure(self):
         return evaluate_records(self.engine, self.task, self.loss, self.eval_batch_size)
+
+    def callback_inputs(self):
+        return self.engine, self.task
 
     def advance(self, start, stop, scale, *, last):
         engine, dtype = self.engine, self.engine.dtype
@@ -168,6 +199,8 @@ class _MinibatchRunner:
             with np.errstate(all="ignore"), engine.running():
                 for x, target in self.task.batches(self.batch_size, self.data_rng):
                     engine.step(np.asarray(x, dtype=dtype), np.asarray(target, dtype=dtype), scale)
+                    if self.update_noise is not None:
+                        self.update_noise.apply(scale)
             # the noise streams' states at the epoch boundary (what a checkpoint stores);
             # then the next epoch's first noise chunk is drawn while the loop evaluates
             self._noise_states = engine.noise_.states() if engine.noise_ is not None else None
@@ -188,7 +221,10 @@ class _MinibatchRunner:
         return {**self.engine.state_.arrays(), **{f"run_{k}": v for k, v in self.engine.run_arrays().items()}}
 
     def checkpoint_meta(self):
-        return {"noise_states": self._noise_states, "data_state": self.data_rng.bit_generator.state}
+        meta = {"noise_states": self._noise_states, "data_state": self.data_rng.bit_generator.state}
+        if self.update_noise is not None:
+            meta["update_noise_states"] = self.update_noise.states()
+        return meta
 
     def snapshot_arrays(self, snapshot):
         return snapshot.arrays()
@@ -202,6 +238,8 @@ class _MinibatchRunner:
         if self.engine.noise_ is not None:
             self.engine.noise_.set_states(meta["noise_states"])
         self.data_rng.bit_generator.state = meta["data_state"]
+        if self.update_noise is not None:
+            self.update_noise.set_states(meta["update_noise_states"])
         return NetworkState.from_arrays(strip("good_"), n_layers)
 
 
