@@ -165,13 +165,13 @@ def test_bad_n_threads_rejected_with_the_value(bad, error, message):
 def _spy_on_steps(monkeypatch, rule_type):
     """Record, inside every block's step, the BLAS thread count and the thread it runs on."""
     seen = []
-    original = rule_type.compute_updates
+    original = rule_type.directions
 
     def spy(self, *args, **kwargs):
         seen.append((_blas_threads(), threading.current_thread().name))
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(rule_type, "compute_updates", spy)
+    monkeypatch.setattr(rule_type, "directions", spy)
     return seen
 
 
