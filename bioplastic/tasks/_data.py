@@ -56,6 +56,7 @@ DATASET_SUBDIRS: dict[str, tuple[str, ...]] = {
     "mnist": ("mnist",),
     "sarcos": ("sarcos",),
     "cifar10": ("cifar10", "cifar10-lossy-subset"),
+    "kriegeskorte92": ("kriegeskorte92",),
 }
 
 _GZIP_MAGIC = b"\x1f\x8b"
