@@ -34,7 +34,7 @@ __all__ = ["FIGURES", "FigureResults", "available_figures", "register", "registe
 FIGURES = {}
 
 #: modules that register figures when imported
-_MODULES = ("bioplastic.figures.hiratani2022",)
+_MODULES = ("bioplastic.figures.hiratani2022", "bioplastic.figures.kunin2020")
 
 
 class FigureResults(NamedTuple):
