@@ -21,7 +21,7 @@ import numpy as np
 
 from .._params import Parameterised
 from .._validation import check_positive_int, check_seed
-from ..analysis.alignment import cosine_similarity, update_cosine_similarity
+from .probes import cosine_similarity, update_cosine_similarity
 
 __all__ = ["Callback", "FeedbackAngle", "UpdateAngle", "angle_degrees", "check_callbacks"]
 
