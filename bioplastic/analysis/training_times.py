@@ -16,11 +16,9 @@ warn with a :class:`DeprecationWarning`.
 
 from __future__ import annotations
 
-import functools
-import warnings
-
 import numpy as np
 
+from .._deprecation import deprecated_alias
 from .._validation import check_choice, check_positive
 from ..training._targets import STATISTICS, check_target, group_times, member_times
 
@@ -136,25 +134,7 @@ def measured_instability_times(history, *, name="test_error", factor=1.0):
     return out
 
 
-def _deprecated_alias(function, old_name):
-    """A function ``old_name`` that warns with :class:`DeprecationWarning` (naming ``function``) and calls it."""
-    new_name = function.__name__
-
-    @functools.wraps(function)
-    def alias(*args, **kwargs):
-        warnings.warn(
-            f"bioplastic.analysis.{old_name} is deprecated; use bioplastic.analysis.{new_name} (same arguments and result)",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return function(*args, **kwargs)
-
-    alias.__name__ = alias.__qualname__ = old_name
-    alias.__doc__ = f"Deprecated alias of :func:`{new_name}`: same arguments and result, and a DeprecationWarning."
-    return alias
-
-
 #: Deprecated: :func:`measured_minimum_training_time`.
-minimum_training_time = _deprecated_alias(measured_minimum_training_time, "minimum_training_time")
+minimum_training_time = deprecated_alias(measured_minimum_training_time, "minimum_training_time", "bioplastic.analysis")
 #: Deprecated: :func:`measured_instability_times`.
-instability_times = _deprecated_alias(measured_instability_times, "instability_times")
+instability_times = deprecated_alias(measured_instability_times, "instability_times", "bioplastic.analysis")

@@ -68,7 +68,7 @@ measurement (:mod:`bioplastic.analysis` measures training times and
 instability times in training runs) carry ``predicted_``.
 """
 
-from ._deprecated import deprecated_alias
+from .._deprecation import deprecated_alias
 from ._solvers import DIVERGENCE_FACTOR
 from .instability import InstabilityTimes, instability_nullcline, predicted_instability_times, quasi_static_return_step
 from .linear_regression import (
@@ -90,9 +90,9 @@ from .training_time import (
 from .two_variable import TwoVariableTrajectory, two_variable_dynamics
 
 #: Deprecated: :func:`predicted_instability_times`.
-instability_times = deprecated_alias(predicted_instability_times, "instability_times")
+instability_times = deprecated_alias(predicted_instability_times, "instability_times", "bioplastic.theory")
 #: Deprecated: :func:`predicted_minimum_training_time`.
-minimum_training_time = deprecated_alias(predicted_minimum_training_time, "minimum_training_time")
+minimum_training_time = deprecated_alias(predicted_minimum_training_time, "minimum_training_time", "bioplastic.theory")
 
 __all__ = [
     "DIVERGENCE_FACTOR",
