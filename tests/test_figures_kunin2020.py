@@ -65,7 +65,8 @@ def test_quick_figure_writes_results_and_png(name, tmp_path):
         for rule in ("kp", "sa", "aa", "wm", "ia"):
             gap = summary["bp_depth6_test_accuracy"] - summary[f"{rule}_depth6_test_accuracy"]
             assert summary[f"{rule}_depth6_gap"] == pytest.approx(gap)
-    replot(name, tmp_path / f"{name}_results", png=tmp_path / "again.png")
+    fig = replot(name, tmp_path / f"{name}_results", png=tmp_path / "again.png")
+    assert fig.get_suptitle().startswith(("Kunin et al. 2020, Fig. ", "Kunin et al. 2020, Sec. "))  # the study and the panel
     assert (tmp_path / "again.png").stat().st_size > 0
 
 

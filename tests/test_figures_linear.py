@@ -154,6 +154,7 @@ def test_replot_from_saved_results_draws_the_same_png(quick_runs, tmp_path, name
     out, _ = quick_runs
     fig = replot(name, out / f"{name}_results.npz", png=tmp_path / f"{name}.png")
     assert fig.axes
+    assert fig.get_suptitle().startswith("Hiratani et al. 2022, Fig. ")  # the study and the panel
     # drawn from the saved pair alone, the figure is the one the run drew from its fresh results
     assert (tmp_path / f"{name}.png").read_bytes() == (out / f"{name}.png").read_bytes()
 

@@ -110,7 +110,8 @@ def test_quick_figure(name, tmp_path):
     assert (tmp_path / f"{name}_results.npz").exists()
     CHECKS[name](summary)
     # drawn again from the saved results alone: the same figure
-    replot(name, tmp_path / f"{name}_results", png=tmp_path / "replotted.png")
+    fig = replot(name, tmp_path / f"{name}_results", png=tmp_path / "replotted.png")
+    assert fig.get_suptitle().startswith("Hiratani et al. 2022, Fig. ")  # the study and the panel
     assert (tmp_path / "replotted.png").read_bytes() == png.read_bytes()
 
 

@@ -13,9 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from ...analysis import hidden_participation_ratio
+from ...plotting import EPOCH_LABEL, legend, plot_member_curves
 from ...training import train_until
 from .. import register_figure
-from .._drawing import new_figure
+from .._drawing import STEP_LABEL, new_figure
+from . import _style as style
 from .linear_setup import ENGINE, PAPER_SIZES, linear_results, nanmean, trajectories
 from .nonlinear_setup import (
     RULE_COLORS,
@@ -86,17 +88,22 @@ def draw_figS2b(results):  # noqa: N802 - the paper's panel name
     arrays = results.arrays
     lx, lh, ly = results.metadata["settings"]["sizes"]
     steps = arrays["steps"]
-    fig, (left, right) = new_figure(2, figsize=(10, 3.8), layout=None)
+    fig, (left, right) = new_figure(2, figsize=(11, 4.2))
     for key, color, label in _FIGS2B_RUNS:
-        for row in arrays[f"dimensionality_runs_{key}"]:
-            left.plot(steps[1:], row[1:], color=color, lw=0.4, alpha=0.35)
+        plot_member_curves(left, steps[1:], arrays[f"dimensionality_runs_{key}"][:, 1:], color=color, lw=0.4, alpha=0.35)
         left.plot(steps[1:], arrays[f"dimensionality_{key}"][1:], color=color, lw=2, label=label)
-        right.plot(steps[1:], arrays[f"error_{key}"][1:], color=color, lw=2)
+        plot_member_curves(right, steps[1:], arrays[f"error_{key}"][1:], color=color, lw=2, label=label)
     left.axhline(results.summary["initial_expected"], color="k", ls="--", label="Xavier-Glorot expectation")
-    left.set(xscale="log", xlabel="learning step", ylabel="planar dimensionality of $W_1$")
-    right.set(xscale="log", yscale="log", xlabel="learning step", ylabel=r"error $\epsilon$")
-    left.legend(fontsize="small")
-    fig.suptitle(f"hidden-layer dimensionality, Lx={lx}, Lh={lh:g}, Ly={ly}", fontsize=9)
+    left.set(xscale="log", xlabel=STEP_LABEL, ylabel="planar dimensionality of $W_1$ (effective input dimensions)",
+             title="dimensionality of the hidden layer's input weights")
+    right.set(xscale="log", yscale="log", xlabel=STEP_LABEL, ylabel=style.ERROR, title="mean error")
+    # SGD converges to rounding level (1e-30): show six decades below the start, where the learning is
+    right.set_ylim(1e-6 * max(float(arrays[f"error_{key}"][0]) for key, _, _ in _FIGS2B_RUNS), None)
+    for ax in (left, right):
+        ax.title.set_fontsize(9)
+    legend(left, fontsize="small")
+    style.title(fig, "Fig. S2B", "planar dimensionality of the hidden layer during NP and SGD learning",
+                f"Lx={lx}, Lh={lh:g}, Ly={ly}; thin: runs, thick: mean, x: a run diverged")
     return fig
 
 
@@ -146,9 +153,9 @@ def _pr_study(name, quick, out_dir, progress, task, network, rules, *, np_lr, np
     return np_history, sgd_history, arrays, summary
 
 
-def _draw_pr(results, title):
+def _draw_pr(results, panel, title, error_label):
     arrays, summary = results.arrays, results.summary
-    fig, axes = new_figure(2)
+    fig, axes = new_figure(2, width=5.2, height=4.0)
     names = {"init": "initial", "np": "NP", "sgd": "SGD"}
     line_colors = {"init": "grey", "np": RULE_COLORS["np"], "sgd": RULE_COLORS["sgd"]}
     n_hidden = len(arrays["pr_np"])
@@ -156,17 +163,20 @@ def _draw_pr(results, title):
     for j, label in enumerate(_PR_LABELS):
         axes[0].bar(np.arange(n_hidden) + offsets[j], arrays[f"pr_{label}"], width=0.25, color=line_colors[label],
                     label=f"{names[label]} (test error {summary[f'{label}_test_error']:.3g})")
-    axes[0].set_xticks(np.arange(n_hidden), [f"hidden {k + 1}" for k in range(n_hidden)])
-    axes[0].set_ylabel("participation ratio")
+    axes[0].set_xticks(np.arange(n_hidden), [f"hidden layer {k + 1}" for k in range(n_hidden)])
+    axes[0].set_ylabel(style.PARTICIPATION)
     axes[0].set_ylim(0, 1.5 * max(float(np.max(arrays[f"pr_{label}"])) for label in _PR_LABELS))
     axes[0].legend(fontsize="small", loc="upper left")
-    axes[0].set_title(title)
+    axes[0].set_title("participation ratio of hidden activity (test inputs)", fontsize=9)
     for label in ("np", "sgd"):
-        axes[1].plot(arrays[f"epochs_{label}"], arrays[f"test_error_{label}"], color=line_colors[label], label=names[label])
+        plot_member_curves(axes[1], arrays[f"epochs_{label}"], arrays[f"test_error_{label}"], color=line_colors[label],
+                           label=names[label])
     axes[1].set_yscale("log")
-    axes[1].set_xlabel("epoch")
-    axes[1].set_ylabel("test error")
-    axes[1].legend(fontsize="small")
+    axes[1].set_xlabel(EPOCH_LABEL)
+    axes[1].set_ylabel(error_label)
+    axes[1].set_title("the two runs: SGD trains until it matches NP", fontsize=9)
+    legend(axes[1], fontsize="small")
+    style.title(fig, panel, title, f"NP vs SGD at a similar test error; {'quick run' if results.metadata.get('quick') else 'paper sizes'}")
     return fig
 
 
@@ -193,7 +203,8 @@ def compute_figS3(*, quick=False, progress=True, out_dir=None):  # noqa: N802 - 
 
 def draw_figS3(results):  # noqa: N802 - the paper's panel name
     """Fig. S3D: participation ratio per hidden layer (initial, NP, SGD) and the test errors of the two runs."""
-    return _draw_pr(results, "SARCOS 21-100-7: hidden-layer dimensionality")
+    return _draw_pr(results, "Fig. S3D", "dimensionality of SARCOS hidden-layer activity, 21-100-7",
+                    "test error (squared error, sum over 7 torques)")
 
 
 figS3 = register_figure("figS3", compute_figS3, draw_figS3, paths_in_summary=True)  # noqa: N816 - the paper's panel name
@@ -219,7 +230,8 @@ def compute_figS4(*, quick=False, progress=True, out_dir=None):  # noqa: N802 - 
 
 def draw_figS4(results):  # noqa: N802 - the paper's panel name
     """Fig. S4E: participation ratio per hidden layer (initial, NP, SGD) and the test errors of the two runs."""
-    return _draw_pr(results, "MNIST 784-100-10: hidden-layer dimensionality")
+    return _draw_pr(results, "Fig. S4E", "dimensionality of MNIST hidden-layer activity, 784-100-10",
+                    "test error (squared error, sum over 10 outputs)")
 
 
 figS4 = register_figure("figS4", compute_figS4, draw_figS4, paths_in_summary=True)  # noqa: N816 - the paper's panel name

@@ -17,9 +17,11 @@ from ... import theory
 from ...homeostasis import SynapticScaling
 from ...online import log_spaced_steps, record_steps
 from ...plasticity import NodePerturbation
+from ...plotting import legend, plot_member_curves
 from ...tasks.student_teacher import StudentTeacher
 from .. import register_figure
-from .._drawing import colors, new_figure
+from .._drawing import STEP_LABEL, colors, new_figure, width_ticks
+from . import _style as style
 from .linear_setup import (
     ENGINE,
     SIGMA,
@@ -121,7 +123,7 @@ def draw_fig3a(results):
     settings = results.metadata["settings"]
     lx, lh, ly = settings["sizes"]
     ratios = settings["ratios"]
-    fig, (ax,) = new_figure(figsize=(5.5, 4), layout=None)
+    fig, (ax,) = new_figure(figsize=(6, 4.6))
     for ratio, color in zip(ratios, colors(len(ratios)), strict=True):
         limit = 3 * arrays[f"initial_error_{ratio:g}"]
         e_runs = arrays[f"error_runs_{ratio:g}"]
@@ -133,11 +135,13 @@ def draw_fig3a(results):
         keep = e_theory <= limit
         ax.plot(a_theory[keep], e_theory[keep], color=color, ls="--", lw=1.2)
         ax.plot(arrays[f"nullcline_a_{ratio:g}"], arrays[f"nullcline_error_{ratio:g}"], color=color, ls=":", lw=1.5)
-    ax.set(xscale="log", yscale="log", xlabel=r"$a = \alpha / L_h^{1/3}$", ylabel=r"error $\epsilon$")
+    ax.set(xscale="log", yscale="log", xlabel=style.A_NORM, ylabel=style.ERROR)
     errors = np.concatenate([arrays[f"error_runs_{ratio:g}"] for ratio in ratios])
     ax.set_ylim(0.3 * np.nanmin(errors), 3 * np.max(errors[:, 0]))
     ax.legend(fontsize="small")
-    ax.set_title(f"NP with teacher noise $\\sigma_t^2$=0.1, Lx={lx}, Lh={lh:g}, Ly={ly}\n(dashed: Eq. 12; dotted: nullcline Eq. 14)", fontsize=8)
+    style.title(fig, "Fig. 3A", "with teacher noise NP trajectories cross the nullcline",
+                f"$\\sigma_t^2$=0.1, Lx={lx}, Lh={lh:g}, Ly={ly}; thin: runs (up to 3x the initial error), thick: mean,\n"
+                "dashed: Eq. 12, dotted: nullcline (Eq. 14)")
     return fig
 
 
@@ -207,14 +211,17 @@ def draw_fig3b(results):
     """Fig. 3B: turning and return steps against ``eta / eta*``; lines theory, markers simulation."""
     arrays = results.arrays
     lx, lh, ly = results.metadata["settings"]["sizes"]
-    fig, (ax,) = new_figure(figsize=(5.5, 4), layout=None)
+    fig, (ax,) = new_figure(figsize=(6, 4.4))
     ax.plot(arrays["grid"], arrays["turning_theory_grid"], "C0-", label="turning point (theory)")
     ax.plot(arrays["grid"], arrays["return_theory_grid"], "C1-", label="back at initial error (theory)")
     ax.plot(arrays["ratios"], arrays["turning_sim"], "C0o", label="turning point (sim, mean error)")
-    ax.errorbar(arrays["ratios"], arrays["return_sim"], yerr=arrays["return_sim_sd"], fmt="C1s", label="back at initial error (sim)")
-    ax.set(xscale="log", yscale="log", xlabel=r"$\eta / \eta^*$", ylabel="learning step")
+    ax.errorbar(arrays["ratios"], arrays["return_sim"], yerr=arrays["return_sim_sd"], fmt="C1s",
+                label="back at initial error (sim, mean +- sd)")
+    ax.set(xscale="log", yscale="log", xlabel=style.ETA_RATIO, ylabel="time of the event (learning steps)")
+    width_ticks(ax, [float(r) for r in arrays["ratios"]])
     ax.legend(fontsize="small")
-    ax.set_title(f"NP instability times, $\\sigma_t^2$=0.1, Lx={lx}, Lh={lh:g}, Ly={ly}", fontsize=9)
+    style.title(fig, "Fig. 3B", "the error turns up sooner at larger learning rates",
+                f"$\\sigma_t^2$=0.1, Lx={lx}, Lh={lh:g}, Ly={ly}; theory: two-variable dynamics (Eqs. 12, 14)")
     return fig
 
 
@@ -279,17 +286,18 @@ def draw_fig3c(results):
     arrays = results.arrays
     lx, lh, ly = results.metadata["settings"]["sizes"]
     steps = arrays["steps"]
-    fig, (ax,) = new_figure(figsize=(5.5, 4), layout=None)
+    fig, (ax,) = new_figure(figsize=(6, 4.6))
     for rule, ratio, color in _FIG3C_GROUPS:
         key = f"{rule}_{ratio:g}"
         label = f"NP {ratio:g} $\\eta^*$" if rule == "np" else f"SGD {ratio:g} $\\eta_{{opt}}$"
-        for row in arrays[f"sim_runs_{key}"]:
-            ax.plot(steps[1:], row[1:], color=color, lw=0.4, alpha=0.35)
+        plot_member_curves(ax, steps[1:], arrays[f"sim_runs_{key}"][:, 1:], color=color, lw=0.4, alpha=0.35)
         ax.plot(steps[1:], arrays[f"sim_mean_{key}"][1:], color=color, lw=2, label=label)
         ax.plot(steps[1:], arrays[f"theory_{key}"][1:], color=color, ls=":")
-    ax.set(xscale="log", yscale="log", xlabel="learning step", ylabel=r"error $\epsilon$")
-    ax.legend(fontsize="small")
-    ax.set_title(f"NP vs SGD, $\\sigma_t^2$=0.1, Lx={lx}, Lh={lh:g}, Ly={ly} (dotted: 4-var theory)", fontsize=8)
+    ax.set(xscale="log", yscale="log", xlabel=STEP_LABEL, ylabel=style.ERROR)
+    legend(ax, fontsize="small")
+    style.title(fig, "Fig. 3C", "with teacher noise NP's error rises again, SGD's does not",
+                f"$\\sigma_t^2$=0.1, Lx={lx}, Lh={lh:g}, Ly={ly}; thin: runs, thick: mean, dotted: four-variable theory, "
+                "x: a run diverged")
     return fig
 
 
@@ -363,21 +371,22 @@ def draw_fig3d(results):
     settings = results.metadata["settings"]
     lx, ly, hiddens = settings["n_inputs"], settings["n_outputs"], settings["n_hidden"]
     eta = results.summary["learning_rate"]
-    fig, (left, right) = new_figure(2, figsize=(10, 3.8), layout=None, sharey=True)
+    fig, (left, right) = new_figure(2, figsize=(11, 4.2), sharey=True)
     for lh, color in zip(hiddens, colors(len(hiddens)), strict=True):
         for scaled, ax in ((False, left), (True, right)):
             key = f"{'scaled' if scaled else 'plain'}_Lh{lh}"
             st = arrays[f"steps_{key}"]
-            ax.plot(st[1:], arrays[f"sim_mean_{key}"][1:], color=color, lw=2, label=f"Lh = {lh}")
+            plot_member_curves(ax, st[1:], arrays[f"sim_mean_{key}"][1:], color=color, lw=2, label=f"Lh = {lh}")
             if not scaled:
                 ax.plot(st[1:], arrays[f"theory_{key}"][1:], color=color, ls="--")
-    for ax, title in ((left, "without synaptic scaling (dashed: Eq. 12)"), (right, "with synaptic scaling")):
-        ax.set(xscale="log", yscale="log", xlabel="learning step", title=title)
+    for ax, panel in ((left, "without synaptic scaling (dashed: Eq. 12)"), (right, "with synaptic scaling")):
+        ax.set(xscale="log", yscale="log", xlabel=STEP_LABEL, title=panel)
         ax.title.set_fontsize(9)
-        ax.legend(fontsize="small")
-    left.set_ylabel(r"error $\epsilon$")
+        legend(ax, fontsize="small")
+    left.set_ylabel(style.ERROR)
     left.set_ylim(top=10 * max(np.nanmax(v[:1]) for k, v in arrays.items() if k.startswith("sim_mean")))
-    fig.suptitle(f"NP, $\\sigma_t^2$=0.1, eta = {eta:.3g} for all Lh, Lx={lx}, Ly={ly}", fontsize=9)
+    style.title(fig, "Fig. 3D", "synaptic scaling removes the rise, leaving a floor that grows with $L_h$",
+                f"NP, $\\sigma_t^2$=0.1, $\\eta$ = {eta:.3g} for all Lh, Lx={lx}, Ly={ly}; mean over runs, x: the runs diverged")
     return fig
 
 

@@ -17,9 +17,11 @@ import numpy as np
 from ... import theory
 from ...online import log_spaced_steps, record_steps
 from ...plasticity import NodePerturbation
+from ...plotting import legend, plot_member_curves
 from ...tasks.student_teacher import StudentTeacher
 from .. import register_figure
-from .._drawing import colors, new_figure
+from .._drawing import STEP_LABEL, colors, new_figure, plain_log_ticks
+from . import _style as style
 from .linear_setup import (
     ENGINE,
     PAPER_SIZES,
@@ -97,18 +99,18 @@ def draw_fig1a(results):
     arrays = results.arrays
     lx, lh, ly = results.metadata["settings"]["sizes"]
     steps, ratios = arrays["steps"], arrays["ratios"]
-    fig, (ax,) = new_figure(figsize=(5.5, 4), layout=None)
+    fig, (ax,) = new_figure(figsize=(6, 4.6))
     for ratio, color in zip(ratios, colors(len(ratios)), strict=True):
-        for row in arrays[f"sim_runs_{ratio:g}"]:
-            ax.plot(steps[1:], row[1:], color=color, lw=0.4, alpha=0.35)
+        plot_member_curves(ax, steps[1:], arrays[f"sim_runs_{ratio:g}"][:, 1:], color=color, lw=0.4, alpha=0.35)
         ax.plot(steps[1:], arrays[f"sim_mean_{ratio:g}"][1:], color=color, lw=2, label=f"{ratio:g} $\\eta^*$")
         ax.plot(steps[1:], arrays[f"theory_two_variable_{ratio:g}"][1:], color=color, lw=1.5, ls="--")
         ax.plot(steps[1:], arrays[f"theory_mean_field_{ratio:g}"][1:], color=color, lw=1, ls=":")
     eps0 = float(arrays["initial_error"])
-    ax.set(xscale="log", yscale="log", xlabel="learning step", ylabel=r"error $\epsilon$", ylim=(1e-4 * eps0, 30 * eps0),
-           title=f"NP, Lx={lx}, Lh={lh:g}, Ly={ly} (solid: sim; dashed: Eq. 12; dotted: 4-var)")
-    ax.title.set_fontsize(8)
-    ax.legend(fontsize="small")
+    ax.set(xscale="log", yscale="log", xlabel=STEP_LABEL, ylabel=style.ERROR, ylim=(1e-4 * eps0, 30 * eps0))
+    legend(ax, fontsize="small")
+    style.title(fig, "Fig. 1A", "NP error trajectories in a deep linear network",
+                f"Lx={lx}, Lh={lh:g}, Ly={ly}; thin: runs, thick: mean, dashed: Eq. 12, dotted: four-variable theory, "
+                "x: a run diverged")
     return fig
 
 
@@ -165,20 +167,23 @@ def draw_fig1b(results):
     settings = results.metadata["settings"]
     lx, lh, ly = settings["sizes"]
     steps, ratios = arrays["steps"], settings["ratios"]
-    fig, axes = new_figure(3, figsize=(13, 3.8), layout=None)
+    fig, axes = new_figure(3, figsize=(14, 4.2))
     for ratio, color in zip(ratios, colors(len(ratios)), strict=True):
         a_sim = arrays[f"a_sim_{ratio:g}"]
-        axes[0].plot(steps[1:], a_sim[1:], color=color, lw=2, label=f"{ratio:g} $\\eta^*$")
+        plot_member_curves(axes[0], steps[1:], a_sim[1:], color=color, lw=2, label=f"{ratio:g} $\\eta^*$")
         axes[0].plot(steps[1:], arrays[f"a_theory_{ratio:g}"][1:], color=color, ls="--")
-        axes[1].plot(steps[1:], arrays[f"beta_sim_{ratio:g}"][1:], color=color, lw=2)
+        plot_member_curves(axes[1], steps[1:], arrays[f"beta_sim_{ratio:g}"][1:], color=color, lw=2)
         axes[1].plot(steps[1:], arrays[f"beta_theory_{ratio:g}"][1:], color=color, ls=":")
         axes[2].plot(a_sim, arrays[f"error_sim_{ratio:g}"], color=color, lw=2)
         axes[2].plot(arrays[f"a_theory_{ratio:g}"], arrays[f"error_theory_{ratio:g}"], color=color, ls="--")
-    axes[0].set(xscale="log", yscale="log", xlabel="learning step", ylabel=r"$a = \alpha / L_h^{1/3}$")
-    axes[1].set(xscale="log", xlabel="learning step", ylabel=r"$\beta = \|W_2\|^2 / L_y$")
-    axes[2].set(xscale="log", yscale="log", xlabel="$a$", ylabel=r"$\epsilon$")
-    axes[0].legend(fontsize="small")
-    fig.suptitle(f"NP weight norms, Lx={lx}, Lh={lh:g}, Ly={ly} (solid: sim; dashed: Eq. 12; dotted: 4-var)", fontsize=9)
+    axes[0].set(xscale="log", yscale="log", xlabel=STEP_LABEL, ylabel=style.A_NORM, title="input-weight norm (dashed: Eq. 12)")
+    axes[1].set(xscale="log", xlabel=STEP_LABEL, ylabel=style.BETA, title="output-weight norm (dotted: four-variable theory)")
+    axes[2].set(xscale="log", yscale="log", xlabel=style.A_NORM, ylabel=style.ERROR, title="the $(a, \\epsilon)$ plane (dashed: Eq. 12)")
+    for ax in axes:
+        ax.title.set_fontsize(9)
+    legend(axes[0], fontsize="small")
+    style.title(fig, "Fig. 1B", "NP weight norms grow by weight diffusion",
+                f"Lx={lx}, Lh={lh:g}, Ly={ly}; solid: simulation (mean over runs), x: the runs diverged")
     return fig
 
 
@@ -250,21 +255,26 @@ def draw_fig1c(results):
     lx, lh, ly = results.metadata["settings"]["sizes"]
     eta = results.summary["learning_rate"]
     gains = arrays["gains"]
-    fig, (left, right) = new_figure(2, figsize=(10, 3.8), layout=None)
+    fig, (left, right) = new_figure(2, figsize=(11, 4.2))
     left.plot(arrays["gain_grid"], arrays["critical_rate"], color="k")
-    left.axhline(eta, color="C3", ls="--", label=r"$\eta$ used")
-    left.set(xscale="log", yscale="log", xlabel="initial input-weight variance / Xavier", ylabel=r"$\eta^*$ (Eq. 83)")
+    left.axhline(eta, color="C3", ls="--", label=r"$\eta$ used (right)")
+    left.set(xscale="log", yscale="log", xlabel="initial input-weight variance $g$ (multiple of Xavier-Glorot)",
+             ylabel=r"critical learning rate $\eta^*$ (Eq. 83, per step)", title=r"$\eta^*$ against the initial weight scale")
+    plain_log_ticks(left)
     left.legend(fontsize="small")
     for g, color in zip(gains, colors(len(gains)), strict=True):
         steps = arrays[f"record_steps_g{g:g}"]
-        for row in arrays[f"sim_runs_g{g:g}"]:
-            right.plot(steps[1:], row[1:], color=color, lw=0.4, alpha=0.35)
+        plot_member_curves(right, steps[1:], arrays[f"sim_runs_g{g:g}"][:, 1:], color=color, lw=0.4, alpha=0.35)
         right.plot(steps[1:], arrays[f"sim_mean_g{g:g}"][1:], color=color, lw=2, label=f"g = {g:g}")
         right.plot(steps[1:], arrays[f"theory_g{g:g}"][1:], color=color, ls="--")
-    right.set(xscale="log", yscale="log", xlabel="learning step", ylabel=r"error $\epsilon$")
+    right.set(xscale="log", yscale="log", xlabel=STEP_LABEL, ylabel=style.ERROR,
+              title=r"trajectories at $\eta = 0.8\,\eta^*(g=1)$ (dashed: Eq. 12)")
     right.set_ylim(1e-4 * float(arrays["zero_student_error"]), None)
-    right.legend(fontsize="small")
-    fig.suptitle(f"initial weight scale, Lx={lx}, Lh={lh:g}, Ly={ly}, eta = 0.8 eta*(g=1)", fontsize=9)
+    legend(right, fontsize="small")
+    for ax in (left, right):
+        ax.title.set_fontsize(9)
+    style.title(fig, "Fig. 1C", "the initial weight scale moves the critical learning rate",
+                f"Lx={lx}, Lh={lh:g}, Ly={ly}; thin: runs, thick: mean, x: a run diverged")
     return fig
 
 
@@ -323,21 +333,24 @@ def draw_figS1(results):  # noqa: N802 - the paper's panel name
     settings = results.metadata["settings"]
     lx, lh, ly = settings["sizes"]
     steps, ratios = arrays["steps"], settings["ratios"]
-    fig, axes = new_figure(4, figsize=(16, 3.6), layout=None)
+    fig, axes = new_figure(4, figsize=(17, 4.2))
+    labels = {"alpha": style.ALPHA, "beta": style.BETA, "epsilon": style.ERROR, "phi": style.PHI}
     for ratio, color in zip(ratios, colors(len(ratios)), strict=True):
         for ax, name in zip(axes, _ORDER_PARAMETERS, strict=True):
-            ax.plot(steps[1:], arrays[f"sim_{name}_{ratio:g}"][1:], color=color, lw=2, label=f"{ratio:g} $\\eta^*$")
+            plot_member_curves(ax, steps[1:], arrays[f"sim_{name}_{ratio:g}"][1:], color=color, lw=2, label=f"{ratio:g} $\\eta^*$")
             ax.plot(steps[1:], arrays[f"theory_{name}_{ratio:g}"][1:], color=color, ls=":")
             if name == "epsilon":
                 ax.plot(steps[1:], arrays[f"theory_two_variable_epsilon_{ratio:g}"][1:], color=color, ls="--")
     for ax, name in zip(axes, _ORDER_PARAMETERS, strict=True):
-        ax.set(xscale="log", xlabel="learning step", title=name)
+        ax.set(xscale="log", xlabel=STEP_LABEL, ylabel=labels[name], title=f"$\\{name}$")
         if name in ("alpha", "epsilon"):
             ax.set_yscale("log")
         if name == "epsilon":
             ax.set_ylim(1e-4 * float(arrays["initial_error"]), None)
-    axes[0].legend(fontsize="small")
-    fig.suptitle(f"NP order parameters, Lx={lx}, Lh={lh:g}, Ly={ly} (solid: sim; dotted: 4-var theory; dashed: Eq. 12)", fontsize=9)
+    legend(axes[0], fontsize="small")
+    style.title(fig, "Fig. S1", "every order parameter of NP against the four-variable mean field",
+                f"Lx={lx}, Lh={lh:g}, Ly={ly}; solid: simulation, dotted: four-variable theory, dashed: Eq. 12, "
+                "x: the runs diverged")
     return fig
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from ...homeostasis import SynapticScaling
 from .. import register_figure
 from .._drawing import new_figure, plot_times
+from . import _style as style
 from .nonlinear_setup import (
     RULE_COLORS,
     RULE_LABELS,
@@ -60,11 +61,16 @@ def compute_fig5a(*, quick=False, progress=True, out_dir=None):
 
 def draw_fig5a(results):
     """Fig. 5A: test accuracy of each rule and learning rate (mean over seeds, min-max band)."""
-    fig, (ax,) = new_figure(1, width=5.5)
+    arrays = results.arrays
+    fig, (ax,) = new_figure(1, width=6, height=4.4)
     for label, line_colors in _FIG5A_COLORS.items():
-        plot_curves(ax, results.arrays, label, "test_accuracy", label=RULE_LABELS[label], logy=False, colors=line_colors)
-    ax.set_ylim(0.5, 1.0)
-    ax.set_title("MNIST 784-100-10")
+        plot_curves(ax, arrays, label, "test_accuracy", label=RULE_LABELS[label], logy=False, colors=line_colors)
+    # from the lowest accuracy after the first epoch (at most 0.5) to 1: the learning, not the chance level at the start
+    later = np.concatenate([arrays[f"{label}_test_accuracy"][:, 1:].ravel() for label in _FIG5A_COLORS])
+    later = later[np.isfinite(later)]
+    ax.set_ylim(min(0.5, np.floor(10 * later.min()) / 10) if later.size else 0.5, 1.0)
+    style.title(fig, "Fig. 5A", "MNIST learning curves of NP, SGD and REINFORCE",
+                f"784-100-10; mean over seeds, band: min-max; {'quick run' if results.metadata.get('quick') else 'paper sizes'}")
     return fig
 
 
@@ -81,10 +87,11 @@ def _time_arrays(widths, times, best_lrs, settled):
     return {"widths": np.asarray(widths), "times": times, "best_learning_rates": best_lrs, "settled": settled}
 
 
-def _draw_times(results, labels, line_colors):
-    fig, (ax,) = new_figure(1)
+def _draw_times(results, labels, line_colors, panel, text):
+    fig, (ax,) = new_figure(1, width=5.5, height=4.2)
     plot_times(ax, results.arrays["widths"], results.arrays["times"], labels, line_colors)
-    ax.set_title(f"MNIST: epochs to {100 * results.metadata['config']['target']:g}% test accuracy")
+    style.title(fig, panel, text, f"epochs to {100 * results.metadata['config']['target']:g}% test accuracy, best learning rate; "
+                f"{'quick run' if results.metadata.get('quick') else 'paper sizes'}")
     return fig
 
 
@@ -119,7 +126,8 @@ def compute_fig5b(*, quick=False, progress=True, out_dir=None):
 
 def draw_fig5b(results):
     """Fig. 5B: minimum training time (epochs to the target test accuracy) against width, one line per rule."""
-    return _draw_times(results, [RULE_LABELS[k] for k in _TIME_RULES], [RULE_COLORS[k] for k in _TIME_RULES])
+    return _draw_times(results, [RULE_LABELS[k] for k in _TIME_RULES], [RULE_COLORS[k] for k in _TIME_RULES], "Fig. 5B",
+                       "minimum training time against width on MNIST")
 
 
 fig5b = register_figure("fig5b", compute_fig5b, draw_fig5b, paths_in_summary=True)
@@ -156,7 +164,8 @@ def compute_fig5c(*, quick=False, progress=True, out_dir=None):
 
 def draw_fig5c(results):
     """Fig. 5C: minimum training time against width of NP without and with synaptic scaling."""
-    return _draw_times(results, ["NP", "NP + scaling (layer 1)", "NP + scaling (all layers)"], ["C1", "C4", "C2"])
+    return _draw_times(results, ["NP", "NP + scaling (layer 1)", "NP + scaling (all layers)"], ["C1", "C4", "C2"], "Fig. 5C",
+                       "weight-normalised NP on MNIST: synaptic scaling")
 
 
 fig5c = register_figure("fig5c", compute_fig5c, draw_fig5c, paths_in_summary=True)

@@ -12,8 +12,10 @@ import numpy as np
 
 from ...analysis import mean_update_cosine_similarity, measured_instability_times, weight_norm_trajectories
 from ...homeostasis import SynapticScaling
+from ...plotting import DIVERGED_LABEL, EPOCH_LABEL, divergence_indices, legend, plot_member_curves
 from .. import register_figure
-from .._drawing import log_axes, new_figure, plot_times, width_ticks
+from .._drawing import log_axes, new_figure, plain_log_ticks, plot_times, width_ticks
+from . import _style as style
 from .nonlinear_setup import (
     RULE_COLORS,
     RULE_LABELS,
@@ -51,6 +53,15 @@ __all__ = [
     "fig4e",
     "fig4f",
 ]
+
+
+#: the axis label of SARCOS test errors
+_TEST_ERROR = "test error (squared error, sum over 7 torques)"
+
+
+def _mode(results):
+    """How the figure's numbers were made, for its title."""
+    return "quick run" if results.metadata.get("quick") else "paper sizes"
 
 
 def _sarcos_curves(quick, out_dir, progress, name, runs, *, width=100, seeds, n_epochs, standardize=None, homeostasis=None):
@@ -115,7 +126,7 @@ def draw_fig4a(results):
     """Fig. 4A: cosine similarity with SGD per layer against width, with a ``1/sqrt(width)`` reference."""
     arrays = results.arrays
     widths, mean, sem = arrays["widths"], arrays["mean"], arrays["sem"]
-    fig, (ax,) = new_figure(1)
+    fig, (ax,) = new_figure(1, width=5.5, height=4.2)
     for i, name in enumerate(str(n) for n in arrays["rules"]):
         for k, marker in ((0, "o"), (1, "s")):
             ax.errorbar(widths, mean[i, :, k], yerr=sem[i, :, k], marker=marker, color=RULE_COLORS[name],
@@ -124,10 +135,12 @@ def draw_fig4a(results):
     ax.plot(widths, ref, color="grey", linestyle=":", label=r"$\propto 1/\sqrt{width}$")
     log_axes(ax, widths, mean)
     width_ticks(ax, widths)
-    ax.set_xlabel("hidden width")
-    ax.set_ylabel("cosine similarity with SGD")
-    ax.set_title("SARCOS: update alignment at initialisation")
+    plain_log_ticks(ax)
+    ax.set_xlabel(style.WIDTH)
+    ax.set_ylabel("cosine similarity with SGD's update (-1 to 1)")
     ax.legend(fontsize="small")
+    style.title(fig, "Fig. 4A", "update alignment with SGD against width",
+                f"SARCOS 21-width-7 at initialisation, mean +- sem; {_mode(results)}")
     return fig
 
 
@@ -171,10 +184,13 @@ def compute_fig4b(*, quick=False, progress=True, out_dir=None):
 
 def draw_fig4b(results):
     """Fig. 4B: one panel per rule, test error per learning rate (mean over seeds, min-max band)."""
-    fig, axes = new_figure(3, width=4)
+    fig, axes = new_figure(3, width=4.4, height=3.8)
     for ax, label in zip(axes, _FIG4B_RULES, strict=True):
         plot_curves(ax, results.arrays, label, "test_error", label=RULE_LABELS[label])
-        ax.set_title(f"{RULE_LABELS[label]}, 21-100-7")
+        ax.set_ylabel(_TEST_ERROR)
+        ax.set_title(RULE_LABELS[label], fontsize=9)
+    style.title(fig, "Fig. 4B", "SARCOS learning curves of NP, SGD and REINFORCE",
+                f"21-100-7; mean over seeds, band: min-max; {_mode(results)}")
     return fig
 
 
@@ -221,16 +237,20 @@ def draw_fig4c(results):
     """Fig. 4C: epochs to the minimum and back to the initial error against the learning rate; the learning curves."""
     arrays = results.arrays
     rates, t_min, t_back = arrays["learning_rates"], arrays["epochs_to_min"], arrays["epochs_back_to_initial"]
-    fig, axes = new_figure(2)
+    fig, axes = new_figure(2, width=5.2, height=4.0)
     axes[0].plot(rates, t_min, "o-", color="k", label="minimal test error")
     finite = np.isfinite(t_back)
     axes[0].plot(rates[finite], t_back[finite], "o-", color="grey", label="back at initial error")
     log_axes(axes[0], rates, np.r_[t_min, t_back[finite]])
-    axes[0].set_xlabel("learning rate")
-    axes[0].set_ylabel("epochs")
+    axes[0].set_xlabel(style.LEARNING_RATE)
+    axes[0].set_ylabel("time to the event (epochs)")
     axes[0].legend(fontsize="small")
-    axes[0].set_title(f"NP, 21-{results.metadata['config']['width']}-7: instability")
+    axes[0].set_title("learning fast, then blowing up", fontsize=9)
     plot_curves(axes[1], arrays, "np", "test_error", label="NP", band=None)
+    axes[1].set_ylabel(_TEST_ERROR)
+    axes[1].set_title("test error per learning rate", fontsize=9)
+    style.title(fig, "Fig. 4C", "NP's instability on SARCOS",
+                f"21-{results.metadata['config']['width']}-7; mean over seeds; {_mode(results)}")
     return fig
 
 
@@ -277,20 +297,28 @@ def compute_fig4d(*, quick=False, progress=True, out_dir=None):
 
 
 def draw_fig4d(results):
-    """Fig. 4D: test error against the weight norm of every member (NP solid, SGD dashed)."""
+    """Fig. 4D: test error against the weight norm of every member (NP solid, SGD dashed); x: the last record before a divergence."""
     arrays = results.arrays
-    fig, (ax,) = new_figure(1)
+    fig, (ax,) = new_figure(1, width=5.5, height=4.2)
     for key, label, lr, seed in zip(arrays["members"], arrays["member_rules"], arrays["member_learning_rates"],
                                     arrays["member_seeds"], strict=True):
         norm, error = arrays[f"{key}_norm"], arrays[f"{key}_error"]
-        ok = np.isfinite(norm)
+        (k,) = divergence_indices(error[None, :])
+        ok = np.isfinite(norm) & np.isfinite(error) & (np.arange(len(norm)) < (k if k >= 0 else len(norm)))
         line = "-" if label == "np" else "--"
-        ax.plot(norm[ok], error[ok], line, marker=".", markersize=3, label=f"{RULE_LABELS[str(label)]} lr={lr:.2g} seed {seed}")
+        (drawn,) = ax.plot(norm[ok], error[ok], line, marker=".", markersize=3,
+                           label=f"{RULE_LABELS[str(label)]} lr={lr:.2g} seed {seed}")
+        if k >= 0 and ok.any():
+            last = np.flatnonzero(ok)[-1]
+            ax.plot(norm[last], error[last], "x", color=drawn.get_color(), markersize=8, markeredgewidth=2,
+                    label="_nolegend_" if any(h.get_label() == DIVERGED_LABEL for h in ax.get_lines()) else DIVERGED_LABEL)
     ax.set_yscale("log")
-    ax.set_xlabel("weight norm (all layers)")
-    ax.set_ylabel("test error")
-    ax.set_title(f"SARCOS 21-{results.metadata['config']['width']}-7: weight norm vs error")
-    ax.legend(fontsize="x-small")
+    ax.set_xlabel(style.WEIGHT_NORM)
+    ax.set_ylabel(_TEST_ERROR)
+    legend(ax, fontsize="x-small")
+    style.title(fig, "Fig. 4D", "NP's weight norm keeps growing while its error falls, then rises",
+                f"SARCOS 21-{results.metadata['config']['width']}-7, one point per epoch (x: last before divergence); "
+                f"{_mode(results)}")
     return fig
 
 
@@ -345,9 +373,11 @@ def draw_fig4e(results):
     """Fig. 4E: minimum training time (epochs to the target test error) against width, one line per rule."""
     arrays = results.arrays
     rules = [str(r) for r in arrays["rules"]]
-    fig, axes = new_figure(1)
+    fig, axes = new_figure(1, width=5.5, height=4.2)
     plot_times(axes[0], arrays["widths"], arrays["times"], [RULE_LABELS[k] for k in rules], [RULE_COLORS[k] for k in rules])
-    axes[0].set_title(f"SARCOS: epochs to test error {results.metadata['config']['target']:g}")
+    style.title(fig, "Fig. 4E", "minimum training time against width on SARCOS",
+                f"epochs to test error {results.metadata['config']['target']:g} (sum over 7 torques), best learning rate; "
+                f"{_mode(results)}")
     return fig
 
 
@@ -397,15 +427,19 @@ def draw_fig4f(results):
     """Fig. 4F: test error (left) and weight norm (right) of NP without and with synaptic scaling."""
     arrays = results.arrays
     config = results.metadata["config"]
-    fig, axes = new_figure(2)
+    fig, axes = new_figure(2, width=5.2, height=4.0)
     for label, name, color in _FIG4F_CONDITIONS:
         plot_curves(axes[0], arrays, label, "test_error", label=name, colors=[color])
-        for i, norm in enumerate(arrays[f"{label}_norm"]):
-            axes[1].plot(arrays[f"{label}_epochs"], norm, color=color, label=name if i == 0 else None)
-    axes[0].set_title(f"SARCOS 21-{config['width']}-7, NP lr={config['learning_rate']:g}")
-    axes[1].set_xlabel("epoch")
-    axes[1].set_ylabel("weight norm (all layers)")
-    axes[1].legend(fontsize="small")
+        plot_member_curves(axes[1], arrays[f"{label}_epochs"], arrays[f"{label}_norm"], color=color, label=name,
+                           diverged_index=divergence_indices(arrays[f"{label}_test_error"]))
+    axes[0].set_ylabel(_TEST_ERROR)
+    axes[0].set_title("test error (mean over seeds, band: min-max)", fontsize=9)
+    axes[1].set_xlabel(EPOCH_LABEL)
+    axes[1].set_ylabel(style.WEIGHT_NORM)
+    axes[1].set_title("weight norm of every run (x: diverged)", fontsize=9)
+    legend(axes[1], fontsize="small")
+    style.title(fig, "Fig. 4F", "synaptic scaling prevents NP's divergence on SARCOS",
+                f"21-{config['width']}-7, NP lr={config['learning_rate']:g}; {_mode(results)}")
     return fig
 
 

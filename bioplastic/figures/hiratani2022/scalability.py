@@ -20,7 +20,8 @@ from ...online import record_steps
 from ...plasticity import NodePerturbation
 from ...tasks.student_teacher import StudentTeacher
 from .. import register_figure
-from .._drawing import colors, new_figure
+from .._drawing import colors, new_figure, width_ticks
+from . import _style as style
 from .linear_setup import ENGINE, SIGMA, crossing_steps, linear_results, simulate, slope
 
 __all__ = ["compute_fig2a", "compute_fig2b", "draw_fig2a", "draw_fig2b", "fig2a", "fig2b", "scaling_study"]
@@ -144,7 +145,7 @@ def draw_fig2a(results):
     """Fig. 2A: minimum training time against ``Lh`` (left) and ``Ly`` (right); markers simulation, lines theory."""
     arrays = results.arrays
     lh, ly, lx = _layer_sizes(results)
-    fig, (left, right) = new_figure(2, figsize=(10, 3.8), layout=None)
+    fig, (left, right) = new_figure(2, figsize=(11, 4.2))
     for i, (n_out, color) in enumerate(zip(ly, colors(len(ly)), strict=True)):
         left.plot(lh, arrays["t_min"][i], "o", color=color, label=f"Ly = {n_out}")
         left.plot(lh, arrays["t_min_theory"][i], "-", color=color)
@@ -152,11 +153,16 @@ def draw_fig2a(results):
         right.plot(ly, arrays["t_min"][:, j], "o", color=color, label=f"Lh = {n_hid:g}")
         right.plot(ly, arrays["t_min_theory"][:, j], "-", color=color)
     right.plot(ly, arrays["t_min"][0, 0] * ly / ly[0], "k:", label="slope 1")
-    left.set(xscale="log", yscale="log", xlabel="hidden size $L_h$", ylabel="minimum training time (steps)")
-    right.set(xscale="log", yscale="log", xlabel="output size $L_y$", ylabel="minimum training time (steps)")
-    left.legend(fontsize="small")
-    right.legend(fontsize="small")
-    fig.suptitle(f"NP scalability, Lx={lx} (markers: sim; lines: mean-field theory)", fontsize=9)
+    left.set(xscale="log", yscale="log", xlabel=style.HIDDEN, ylabel="minimum training time (learning steps)",
+             title="nearly flat in the hidden width")
+    right.set(xscale="log", yscale="log", xlabel=style.OUTPUTS, ylabel="minimum training time (learning steps)",
+              title="linear in the output size")
+    width_ticks(right, ly)
+    for ax in (left, right):
+        ax.title.set_fontsize(9)
+        ax.legend(fontsize="small")
+    style.title(fig, "Fig. 2A", "minimum NP training time against layer sizes",
+                f"Lx={lx}; to 1% of the initial error; markers: simulation, lines: four-variable theory (Eq. 13)")
     return fig
 
 
@@ -181,14 +187,15 @@ def draw_fig2b(results):
     """Fig. 2B: optimal learning rate against ``Lh`` (markers simulation, lines theory) with a ``Lh^(-1/3)`` reference."""
     arrays = results.arrays
     lh, ly, lx = _layer_sizes(results)
-    fig, (ax,) = new_figure(figsize=(5.5, 4), layout=None)
+    fig, (ax,) = new_figure(figsize=(6, 4.4))
     for i, (n_out, color) in enumerate(zip(ly, colors(len(ly)), strict=True)):
         ax.plot(lh, arrays["eta_opt"][i], "o", color=color, label=f"Ly = {n_out}")
         ax.plot(lh, arrays["eta_opt_theory"][i], "-", color=color)
     ax.plot(lh, arrays["eta_opt_theory"][0, 0] * (lh / lh[0]) ** (-1 / 3), "k:", label=r"$L_h^{-1/3}$")
-    ax.set(xscale="log", yscale="log", xlabel="hidden size $L_h$", ylabel="optimal learning rate")
+    ax.set(xscale="log", yscale="log", xlabel=style.HIDDEN, ylabel=r"optimal learning rate $\eta_{opt}$ (per step)")
     ax.legend(fontsize="small")
-    ax.set_title(f"NP optimal learning rate, Lx={lx}", fontsize=9)
+    style.title(fig, "Fig. 2B", r"the optimal NP learning rate scales as $L_h^{-1/3}$",
+                f"Lx={lx}; markers: simulation, lines: four-variable theory (Eq. 13)")
     return fig
 
 

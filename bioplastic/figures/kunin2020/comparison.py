@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import register_figure
-from .._drawing import new_figure
-from .shared import RULE_COLORS, RULE_LABELS, best_run, cifar_task, make_rule, mnist_task, network_for, study_results
+from .._drawing import new_figure, study_title
+from .shared import RULE_COLORS, RULE_LABELS, STUDY, best_run, cifar_task, make_rule, mnist_task, network_for, study_results
 
 __all__ = ["compute_kunin_cifar10", "compute_kunin_mnist", "draw_kunin_cifar10", "draw_kunin_mnist", "kunin_cifar10", "kunin_mnist"]
 
@@ -74,9 +74,9 @@ def _draw(results, title):
         ax.set_xticks(x, [RULE_LABELS[r] for r in rules], rotation=45)
         ax.set_ylabel(ylabel)
     axes[0].legend(fontsize="small", title="x: diverged", title_fontsize="small", loc="lower left")
-    axes[0].set_title(f"{title}: test accuracy")
-    axes[1].set_title(f"{title}: alignment (mean over layers)")
-    return fig
+    axes[0].set_title("test accuracy")
+    axes[1].set_title("alignment (mean over layers)")
+    return study_title(fig, STUDY, "Fig. 2 / Table 1", f"{title}, every rule at 2 and 6 hidden layers")
 
 
 def compute_kunin_mnist(*, quick=False, progress=True, out_dir=None):

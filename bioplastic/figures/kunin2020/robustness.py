@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import register_figure
-from .._drawing import new_figure
-from .shared import DEFAULT_COEFFICIENTS, RULE_COLORS, RULE_LABELS, best_run, make_rule, mnist_task, network_for, study_results
+from .._drawing import new_figure, study_title
+from .shared import DEFAULT_COEFFICIENTS, RULE_COLORS, RULE_LABELS, STUDY, best_run, make_rule, mnist_task, network_for, study_results
 
 __all__ = ["compute_kunin_noise", "compute_kunin_transfer", "draw_kunin_noise", "draw_kunin_transfer", "kunin_noise", "kunin_transfer"]
 
@@ -91,9 +91,8 @@ def draw_kunin_transfer(results):
     ax.axhline(0, color="k", linewidth=0.5)
     ax.set_xticks(x, [RULE_LABELS[r] for r in rules])
     ax.set_ylabel("BP accuracy - rule accuracy")
-    ax.set_title("MNIST: coefficients transferred from 2 to 6 hidden layers")
     ax.legend(fontsize="small")
-    return fig
+    return study_title(fig, STUDY, "Sec. 5", "MNIST, coefficients transferred from 2 to 6 hidden layers")
 
 
 kunin_transfer = register_figure("kunin_transfer", compute_kunin_transfer, draw_kunin_transfer, paths_in_summary=True)
@@ -166,8 +165,7 @@ def draw_kunin_noise(results):
         ax.set_xlabel("update noise variance (feedback pathway)")
         ax.set_ylabel(ylabel)
     axes[0].legend(fontsize="small")
-    axes[0].set_title("MNIST, 2 hidden layers: noisy feedback updates")
-    return fig
+    return study_title(fig, STUDY, "Sec. 6", "MNIST, 2 hidden layers, noisy feedback updates")
 
 
 kunin_noise = register_figure("kunin_noise", compute_kunin_noise, draw_kunin_noise, paths_in_summary=True)

@@ -50,6 +50,7 @@ __all__ = [
     "DEFAULT_COEFFICIENTS",
     "RULE_COLORS",
     "RULE_LABELS",
+    "STUDY",
     "WIDTH",
     "best_run",
     "cifar_task",
@@ -60,6 +61,9 @@ __all__ = [
     "study_results",
     "train_tracked",
 ]
+
+#: how the figures name the study
+STUDY = "Kunin et al. 2020"
 
 WIDTH = 256
 BATCH_SIZE = 128
