@@ -8,11 +8,12 @@ incoming weights.
 """
 
 from . import analysis, models, plasticity, tasks
+from .decorrelation import LateralDecorrelation
 from .homeostasis import SynapticScaling
 from .losses import CrossEntropy, SquaredError, accuracy, squared_error
 from .network import Network, NetworkState
 from .neuromodulation import Neuromodulator
-from .neurons import Population
+from .neurons import LeakyReLU, Population
 from .online import train_online
 from .optimisers import SGD, Adam, Momentum
 from .plasticity import PlasticityRule, registered_rules
@@ -31,6 +32,8 @@ __all__ = [
     "CrossEntropy",
     "FeedbackAngle",
     "History",
+    "LateralDecorrelation",
+    "LeakyReLU",
     "Network",
     "NetworkState",
     "Neuromodulator",

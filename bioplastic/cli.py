@@ -175,10 +175,12 @@ def main(argv=None):
             print(last[cols].to_string(index=False))
             print(("results in " if history.reused_ else "wrote ") + ", ".join(str(p) for p in paths))
         elif args.command == "figure":
-            from .figures import available_figures, run_figure
+            from .figures import figures_by_study, run_figure
 
             if args.list or not args.name:
-                print("\n".join(available_figures()))
+                for study, citation, names in figures_by_study():
+                    print(f"{study}: {citation}" if citation else study)
+                    print("\n".join(f"  {name}" for name in names))
                 return 0
             if args.replot:
                 from .figures import replot

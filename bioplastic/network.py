@@ -11,6 +11,7 @@ import numpy as np
 
 from ._random import make_rng
 from ._validation import check_positive
+from .decorrelation import LateralDecorrelation
 from .neurons import Population
 from .ops import Activity, forward
 from .synapses import Projection
@@ -26,13 +27,24 @@ class NetworkState:
     weights : list of ndarray of shape (n_members, n_post, n_pre)
         One array per projection.
     biases : list of (ndarray of shape (n_members, n_post) or None)
+    lateral : list of (ndarray of shape (n_members, n_pre, n_pre) or None), optional
+        Lateral decorrelation matrix ``R_k`` in front of each projection
+        (:class:`~bioplastic.decorrelation.LateralDecorrelation`); ``None``
+        (the default, or an entry) where the input is not decorrelated.
     """
 
-    def __init__(self, weights, biases):
+    def __init__(self, weights, biases, lateral=None):
         if len(weights) != len(biases):
             raise ValueError(f"got {len(weights)} weight arrays but {len(biases)} bias entries")
         self.weights = list(weights)
         self.biases = list(biases)
+        self.lateral = [None] * len(self.weights) if lateral is None else list(lateral)
+        if len(self.lateral) != len(self.weights):
+            raise ValueError(f"got {len(weights)} weight arrays but {len(self.lateral)} lateral entries")
+        for k, (w, r) in enumerate(zip(self.weights, self.lateral, strict=True)):
+            if r is not None and r.shape != (w.shape[0], w.shape[2], w.shape[2]):
+                raise ValueError(f"lateral[{k}] should have shape (n_members, n_pre, n_pre) = {(w.shape[0], w.shape[2], w.shape[2])}, "
+                                 f"got {r.shape}")
         n_members = {w.shape[0] for w in self.weights}
         if len(n_members) != 1:
             raise ValueError(f"all weight arrays need the same ensemble size, got {sorted(n_members)}")
@@ -46,8 +58,14 @@ class NetworkState:
     def dtype(self):
         return self.weights[0].dtype
 
+    @property
+    def decorrelated(self):
+        """Whether any projection's input passes through a lateral decorrelation matrix."""
+        return any(r is not None for r in self.lateral)
+
     def copy(self):
-        return NetworkState([w.copy() for w in self.weights], [None if b is None else b.copy() for b in self.biases])
+        return NetworkState([w.copy() for w in self.weights], [None if b is None else b.copy() for b in self.biases],
+                            _each(self.lateral, np.copy))
 
     def member(self, index):
         """Return member ``index`` as a one-member state (a copy)."""
@@ -55,12 +73,14 @@ class NetworkState:
 
     def view(self, members):
         """Return the members ``members`` (a slice) as a state of views: writes land in this state."""
-        return NetworkState([w[members] for w in self.weights], [None if b is None else b[members] for b in self.biases])
+        return NetworkState([w[members] for w in self.weights], [None if b is None else b[members] for b in self.biases],
+                            _each(self.lateral, lambda r: r[members]))
 
     def take(self, indices):
         """Return the members ``indices`` (a sequence of int; repeats allowed) as a new state (copies)."""
         indices = np.asarray(indices, dtype=np.intp)
-        return NetworkState([w[indices] for w in self.weights], [None if b is None else b[indices] for b in self.biases])
+        return NetworkState([w[indices] for w in self.weights], [None if b is None else b[indices] for b in self.biases],
+                            _each(self.lateral, lambda r: r[indices]))
 
     @classmethod
     def stack(cls, states):
@@ -70,7 +90,11 @@ class NetworkState:
         for k in range(len(states[0].biases)):
             parts = [s.biases[k] for s in states]
             biases.append(None if parts[0] is None else np.concatenate(parts))
-        return cls(weights, biases)
+        lateral = []
+        for k in range(len(weights)):
+            parts = [s.lateral[k] for s in states]
+            lateral.append(None if parts[0] is None else np.concatenate(parts))
+        return cls(weights, biases, lateral)
 
     def weight_norms(self):
         """Frobenius norm of every layer, ``ndarray of shape (n_members, n_layers)``."""
@@ -83,13 +107,22 @@ class NetworkState:
             out[f"W{k}"] = w
             if b is not None:
                 out[f"b{k}"] = b
+            if self.lateral[k] is not None:
+                out[f"R{k}"] = self.lateral[k]
         return out
 
     @classmethod
     def from_arrays(cls, arrays, n_layers):
+        """Rebuild a state from :meth:`arrays` (``W<k>``, ``b<k>`` and, where decorrelated, ``R<k>``)."""
         weights = [np.asarray(arrays[f"W{k}"]) for k in range(n_layers)]
         biases = [np.asarray(arrays[f"b{k}"]) if f"b{k}" in arrays else None for k in range(n_layers)]
-        return cls(weights, biases)
+        lateral = [np.asarray(arrays[f"R{k}"]) if f"R{k}" in arrays else None for k in range(n_layers)]
+        return cls(weights, biases, lateral)
+
+
+def _each(arrays, func):
+    """``func`` applied to every array of a list with ``None`` entries."""
+    return [None if a is None else func(a) for a in arrays]
 
 
 class Network:
@@ -107,6 +140,10 @@ class Network:
         Initial weight scale of the default projections.
     bias : bool, default True
         Whether the default projections have biases.
+    decorrelation : LateralDecorrelation, optional
+        Lateral decorrelating circuits in front of the projections it names:
+        projection ``k`` then sees ``x*_k = R_k x_k`` (see
+        :mod:`bioplastic.decorrelation`). Default: none.
 
     Examples
     --------
@@ -117,7 +154,7 @@ class Network:
     (784, 300, 10)
     """
 
-    def __init__(self, populations, *, projections=None, init_scale=1.0, bias=True):
+    def __init__(self, populations, *, projections=None, init_scale=1.0, bias=True, decorrelation=None):
         populations = list(populations)
         if len(populations) < 2:
             raise ValueError(f"a Network needs at least 2 populations (input and output), got {len(populations)}")
@@ -144,6 +181,17 @@ class Network:
                     f"{k} and {k + 1} have {pre.n_neurons} and {post.n_neurons}"
                 )
         self.projections = projections
+        if decorrelation is not None and not isinstance(decorrelation, LateralDecorrelation):
+            raise TypeError(f"decorrelation should be a LateralDecorrelation or None, got {decorrelation!r}")
+        self.decorrelation = decorrelation
+        if decorrelation is not None:
+            decorrelation.layer_mask(self)  # layer indices in range
+
+    def decorrelated_layers(self):
+        """Which projections' inputs pass through a lateral decorrelation matrix; a list of bool."""
+        if self.decorrelation is None:
+            return [False] * self.n_layers
+        return self.decorrelation.layer_mask(self)
 
     @property
     def n_layers(self):
@@ -196,7 +244,10 @@ class Network:
         for e, rng in enumerate(rngs):
             for k, proj in enumerate(self.projections):
                 weights[k][e] = proj.initial_weights(rng, dtype)
-        return NetworkState(weights, biases)
+        lateral = None
+        if self.decorrelation is not None:
+            lateral = self.decorrelation.initial_matrices(self, len(rngs), dtype)
+        return NetworkState(weights, biases, lateral)
 
     def forward(self, state, x):
         """Clean (noise-free) pass of every member on inputs ``x``; returns :class:`Activity`."""
@@ -204,18 +255,29 @@ class Network:
 
     def describe(self):
         """Return a JSON-serialisable description of the network."""
-        return {
+        out = {
             "populations": [p.describe() for p in self.populations],
             "projections": [p.describe() for p in self.projections],
         }
+        if self.decorrelation is not None:
+            out["decorrelation"] = self.decorrelation.get_params()
+        return out
 
     @classmethod
     def from_description(cls, description):
         """Rebuild a network from :meth:`describe`'s output."""
         pops = [Population(p["n_neurons"], activation=p["activation"], noise=p["noise"], name=p.get("name")) for p in description["populations"]]
         projs = [Projection(**p) for p in description["projections"]]
-        return cls(pops, projections=projs)
+        decorrelation = None
+        if description.get("decorrelation") is not None:
+            params = dict(description["decorrelation"])
+            if isinstance(params.get("layers"), list):
+                params["layers"] = tuple(params["layers"])
+            decorrelation = LateralDecorrelation(**params)
+        return cls(pops, projections=projs, decorrelation=decorrelation)
 
     def __repr__(self):
-        layers = " -> ".join(f"{p.n_neurons}({p.activation_.name})" for p in self.populations)
-        return f"Network({layers})"
+        layers = " -> ".join(f"{p.n_neurons}({p.activation_.name if p.activation_.describe() == p.activation_.name else repr(p.activation_)})"
+                             for p in self.populations)
+        extra = "" if self.decorrelation is None else f", decorrelation={self.decorrelation!r}"
+        return f"Network({layers}{extra})"

@@ -10,16 +10,19 @@ from.
 from __future__ import annotations
 
 import functools
+import inspect
+from collections.abc import Mapping
 
 import numpy as np
 
-from ._validation import check_choice, check_positive_int
+from ._validation import _check_real, check_choice, check_positive_int
 from .ops.noise import NOISE_TYPES, draw_noise
 
 __all__ = [
     "ACTIVATIONS",
     "NOISE_TYPES",
     "Activation",
+    "LeakyReLU",
     "Population",
     "draw_noise",
     "get_activation",
@@ -50,6 +53,15 @@ class Activation:
     def difference(self, h, dh, x, out=None):
         """Return ``f(h + dh) - f(h)`` accurately even when ``dh`` is tiny."""
         return _into(self(h + dh) - x, out)
+
+    def describe(self):
+        """Return a JSON-serialisable description: the name, or a dict ``{"name": ..., **parameters}``.
+
+        Activations without parameters (and parameterised ones at their
+        defaults) are described by their name alone; :func:`get_activation`
+        accepts either form.
+        """
+        return self.name
 
     def __repr__(self):
         return self.name
@@ -87,6 +99,91 @@ class ReLU(Activation):
         np.minimum(out, x, out=out)
         np.negative(out, out=out)
         return out
+
+
+class LeakyReLU(Activation):
+    r"""Leaky rectified linear unit, ``f(h) = h`` for ``h > 0`` and ``slope * h`` otherwise.
+
+    .. math::
+
+        f(h) = \max(h, a h), \qquad f'(h) = \begin{cases} 1 & h > 0 \\ a & h \le 0 \end{cases}
+
+    with the slope ``a`` in ``[0, 1)`` (``a = 0`` is the ReLU).
+
+    Parameters
+    ----------
+    slope : float, default 0.2
+        Slope ``a`` of the negative part, in ``[0, 1)``. The default is the
+        slope of the networks of Dalm, van Gerven & Ahmad, "Effective
+        learning by node perturbation in deep neural networks" (2023).
+
+    Raises
+    ------
+    TypeError
+        If ``slope`` is not a real number.
+    ValueError
+        If ``slope`` is not finite or lies outside ``[0, 1)``.
+
+    Notes
+    -----
+    :meth:`difference` writes the change as
+
+    .. math::
+
+        f(h + \delta) - f(h) = a \delta + (1 - a) \left[\mathrm{relu}(h + \delta) - \mathrm{relu}(h)\right],
+
+    with the bracket computed as :class:`ReLU` does, ``max(delta + min(h, 0), -relu(h))``,
+    which never subtracts two nearly equal rates: the result is ``delta``
+    (``a * delta``) to within rounding where ``h`` and ``h + delta`` are
+    both positive (both non-positive), however small ``delta`` is.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bioplastic.neurons import LeakyReLU
+    >>> LeakyReLU()(np.array([-1.0, 2.0]))
+    array([-0.2,  2. ])
+    """
+
+    name = "leaky_relu"
+    #: Slope of the negative part when none is given.
+    DEFAULT_SLOPE = 0.2
+
+    def __init__(self, *, slope=DEFAULT_SLOPE):
+        slope = _check_real(slope, "LeakyReLU slope")
+        if not 0 <= slope < 1:
+            raise ValueError(f"LeakyReLU slope must lie in [0, 1), got {slope!r}")
+        self.slope = slope
+
+    def __call__(self, h, out=None):
+        if out is None or np.may_share_memory(out, h):
+            return np.maximum(h, self.slope * h, out=out)
+        np.multiply(h, self.slope, out=out)
+        return np.maximum(out, h, out=out)
+
+    def vjp(self, h, x, g, out=None):
+        return _into(np.where(h > 0, g, self.slope * g), out)
+
+    def difference(self, h, dh, x, out=None):
+        # slope * dh + (1 - slope) * (relu(h + dh) - relu(h)), the bracket as in ReLU.difference:
+        # -min(-(dh + min(h, 0)), relu(h)), with relu(h) = max(x, 0) since x = f(h).
+        relu_h = np.maximum(x, _zeros(x.shape, x.dtype))
+        out = np.minimum(h, _zeros(h.shape, h.dtype), out=out)
+        out += dh
+        np.negative(out, out=out)
+        np.minimum(out, relu_h, out=out)
+        out *= self.slope - 1  # = (1 - slope) * (relu(h + dh) - relu(h))
+        out += np.multiply(dh, self.slope, out=relu_h)
+        return out
+
+    def describe(self):
+        """``"leaky_relu"`` at the default slope, else ``{"name": "leaky_relu", "slope": slope}``."""
+        if self.slope == self.DEFAULT_SLOPE:
+            return self.name
+        return {"name": self.name, "slope": self.slope}
+
+    def __repr__(self):
+        return f"LeakyReLU(slope={self.slope!r})"
 
 
 class Tanh(Activation):
@@ -156,15 +253,48 @@ def _into(result, out):
     return out
 
 
-ACTIVATIONS = {cls.name: cls for cls in (Linear, ReLU, Tanh, Sigmoid, Softmax)}
+ACTIVATIONS = {cls.name: cls for cls in (Linear, ReLU, LeakyReLU, Tanh, Sigmoid, Softmax)}
 
 
 def get_activation(activation):
-    """Return an :class:`Activation` from a name or an instance."""
+    """Return an :class:`Activation` from a name, a description or an instance.
+
+    Parameters
+    ----------
+    activation : str, dict or Activation
+        A key of :data:`ACTIVATIONS` (case-insensitive), a description as
+        :meth:`Activation.describe` writes it (``{"name": "leaky_relu",
+        "slope": 0.1}``: the name and the activation's keyword arguments), or
+        an :class:`Activation`, returned as it is.
+
+    Returns
+    -------
+    Activation
+
+    Raises
+    ------
+    TypeError
+        If ``activation`` is of another type, or a description has no string
+        ``"name"`` or names a parameter the activation does not take.
+    ValueError
+        If the name is unknown (or a parameter value is invalid).
+    """
     if isinstance(activation, Activation):
         return activation
+    if isinstance(activation, Mapping):
+        params = dict(activation)
+        name = params.pop("name", None)
+        if not isinstance(name, str):
+            raise TypeError(f"an activation description should have a string 'name', got {activation!r}")
+        cls = ACTIVATIONS[check_choice(name, "activation", tuple(ACTIVATIONS))]
+        accepted = [p for p in inspect.signature(cls).parameters if p != "self"]
+        unknown = sorted(set(params) - set(accepted))
+        if unknown:
+            expected = ", ".join(repr(p) for p in accepted) if accepted else "none"
+            raise TypeError(f"activation {cls.name!r} got unknown parameters {', '.join(repr(p) for p in unknown)}; expected {expected}")
+        return cls(**params)
     if not isinstance(activation, str):
-        raise TypeError(f"activation should be a name or an Activation, got {activation!r}")
+        raise TypeError(f"activation should be a name, a description dict or an Activation, got {activation!r}")
     name = check_choice(activation, "activation", tuple(ACTIVATIONS))
     return ACTIVATIONS[name]()
 
@@ -176,9 +306,12 @@ class Population:
     ----------
     n_neurons : int
         Number of neurons (>= 1).
-    activation : str or Activation, default "linear"
-        Transfer function: "linear", "relu", "tanh", "sigmoid" or "softmax"
-        (a normalised readout).
+    activation : str, dict or Activation, default "linear"
+        Transfer function: "linear", "relu", "leaky_relu" (slope 0.2),
+        "tanh", "sigmoid" or "softmax" (a normalised readout); an instance
+        such as ``LeakyReLU(slope=0.1)`` for other parameters, or its
+        description (``{"name": "leaky_relu", "slope": 0.1}``, see
+        :func:`get_activation`).
     noise : {"gaussian", "rademacher"} or None, default "gaussian"
         Distribution of the intrinsic noise ``xi`` (zero mean, unit
         variance). Its amplitude ``sigma`` belongs to the learning rule
@@ -202,7 +335,7 @@ class Population:
 
     def describe(self):
         """Return a JSON-serialisable description."""
-        return {"n_neurons": self.n_neurons, "activation": self.activation_.name, "noise": self.noise, "name": self.name}
+        return {"n_neurons": self.n_neurons, "activation": self.activation_.describe(), "noise": self.noise, "name": self.name}
 
     def __repr__(self):
-        return f"Population({self.n_neurons}, activation={self.activation_.name!r}, noise={self.noise!r})"
+        return f"Population({self.n_neurons}, activation={self.activation_.describe()!r}, noise={self.noise!r})"

@@ -6,14 +6,33 @@ import numpy as np
 
 from ._validation import check_choice, check_positive, check_positive_int
 
-__all__ = ["INITIALISATIONS", "Projection", "xavier_std"]
+__all__ = ["INITIALISATIONS", "Projection", "he_std", "xavier_std"]
 
-INITIALISATIONS = ("xavier_normal", "zeros")
+INITIALISATIONS = ("xavier_normal", "he_normal", "zeros")
 
 
 def xavier_std(n_pre, n_post):
     """Xavier-Glorot normal standard deviation ``sqrt(2 / (n_pre + n_post))``."""
     return float(np.sqrt(2.0 / (n_pre + n_post)))
+
+
+def he_std(n_pre):
+    """He normal standard deviation ``sqrt(2 / n_pre)``.
+
+    The variance ``2 / n_pre`` keeps the mean squared activity of a deep
+    rectifier network constant from layer to layer (He, Zhang, Ren & Sun
+    2015, "Delving deep into rectifiers", Eq. 10).
+
+    Parameters
+    ----------
+    n_pre : int
+        Number of presynaptic neurons (the fan-in).
+
+    Returns
+    -------
+    float
+    """
+    return float(np.sqrt(2.0 / n_pre))
 
 
 class Projection:
@@ -26,9 +45,15 @@ class Projection:
     ----------
     n_pre, n_post : int
         Sizes of the presynaptic and postsynaptic populations.
-    init : {"xavier_normal", "zeros"}, default "xavier_normal"
+    init : {"xavier_normal", "he_normal", "zeros"}, default "xavier_normal"
         Weight initialisation: Xavier-Glorot normal, ``W ~ N(0, 2 / (n_pre + n_post))``
-        as in the node-perturbation paper, or all zeros.
+        as in the node-perturbation paper; He normal, ``W ~ N(0, 2 / n_pre)``
+        (:func:`he_std`); or all zeros. The He weights are drawn from the
+        plain normal distribution of He et al. (2015, Eq. 10); Keras'
+        ``HeNormal`` instead draws from a normal truncated at two standard
+        deviations whose untruncated standard deviation is
+        ``sqrt(2 / n_pre) / 0.87962566``, so that its weights have the same
+        variance ``2 / n_pre`` but no tails beyond ``2 * sqrt(2 / n_pre) / 0.87962566``.
     init_scale : float, default 1.0
         Factor multiplying the initial weights (the paper's Fig. 1C varies it).
     bias : bool, default True
@@ -58,7 +83,10 @@ class Projection:
         """Draw initial weights, ``ndarray of shape (n_post, n_pre)``, from ``rng``."""
         if self.init == "zeros":
             return np.zeros(self.shape, dtype=dtype)
-        std = self.init_scale * xavier_std(self.n_pre, self.n_post)
+        if self.init == "he_normal":
+            std = self.init_scale * he_std(self.n_pre)
+        else:
+            std = self.init_scale * xavier_std(self.n_pre, self.n_post)
         return (std * rng.standard_normal(self.shape)).astype(dtype, copy=False)
 
     def describe(self):

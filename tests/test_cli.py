@@ -8,6 +8,7 @@ import numpy as np
 
 import bioplastic as bp
 from bioplastic.cli import main
+from bioplastic.figures import available_figures
 
 CONFIG = """
 [network]
@@ -152,7 +153,14 @@ def test_run_bad_config_reports_error(tmp_path, capsys):
 
 def test_figure_list_and_unknown(capsys):
     assert main(["figure", "--list"]) == 0
-    capsys.readouterr()
+    listed = capsys.readouterr().out.splitlines()
+    # grouped under each study with its citation, every figure once
+    heading = {line.split(":")[0]: i for i, line in enumerate(listed) if not line.startswith(" ")}
+    assert list(heading) == ["Hiratani et al. 2022", "Kunin et al. 2020", "Dalm et al. 2024"]
+    assert "arXiv 2310.00965" in listed[heading["Dalm et al. 2024"]]
+    names = [line.strip() for line in listed if line.startswith("  ")]
+    assert sorted(names) == available_figures()
+    assert listed.index("  dalm_mnist") > heading["Dalm et al. 2024"] and listed.index("  fig4c") < heading["Kunin et al. 2020"]
     assert main(["figure", "no_such_figure"]) == 2
     assert "unknown figure 'no_such_figure'" in capsys.readouterr().err
 

@@ -8,7 +8,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "bioplastic"
 
 #: what simulates (the model description) -- never an engine, loop, task, figure, plot or CLI
-DESCRIPTION = ["neurons.py", "synapses.py", "network.py", "neuromodulation.py", "homeostasis.py", "optimisers.py", "losses.py", "plasticity"]
+DESCRIPTION = ["neurons.py", "synapses.py", "network.py", "neuromodulation.py", "homeostasis.py", "decorrelation.py", "optimisers.py", "losses.py",
+               "plasticity"]
 #: array kernels -- no description, engine, loop, task or plot either
 KERNELS = ["ops"]
 BASE = {"_validation", "_random", "_params", "io"}

@@ -223,3 +223,68 @@ def test_state_errors_name_the_bad_value():
 
 def test_top_level_names():
     assert bp.Network is Network and bp.NetworkState is NetworkState
+
+
+# ----------------------------------------------------------------------------- models.mlp: activation and initialisation
+def test_mlp_default_init_keeps_the_network_default_weights():
+    """``init="xavier_normal"`` (the default) builds the same projections and draws the same weights as Network's defaults."""
+    net = bp.models.mlp((5, 7, 6, 3), init_scale=0.5, bias=False)
+    pops = [Population(5, noise=None, name="input"), Population(7, activation="relu", name="hidden1"),
+            Population(6, activation="relu", name="hidden2"), Population(3, name="output")]
+    reference = Network(pops, init_scale=0.5, bias=False)
+    assert net.describe() == reference.describe()
+    assert net.init_scale == 0.5 and net.bias is False
+    _assert_states_equal(net.init_state([0, 4]), reference.init_state([0, 4]))
+
+
+def test_mlp_he_normal_init_applies_to_every_projection():
+    from bioplastic.synapses import he_std, xavier_std
+
+    sizes = (5, 7, 6, 3)
+    net = bp.models.mlp(sizes, init="he_normal", init_scale=0.5)
+    assert [p.init for p in net.projections] == ["he_normal"] * 3 and all(p.init_scale == 0.5 for p in net.projections)
+    xavier = bp.models.mlp(sizes, init_scale=0.5).init_state([2])
+    he = net.init_state([2])
+    for k, (n_pre, n_post) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        np.testing.assert_allclose(he.weights[k], xavier.weights[k] * he_std(n_pre) / xavier_std(n_pre, n_post), rtol=1e-14)
+    with pytest.raises(ValueError) as info:
+        bp.models.mlp(sizes, init="he_uniform")
+    assert str(info.value) == "unknown init 'he_uniform'; expected one of 'xavier_normal', 'he_normal', 'zeros'"
+
+
+def test_mlp_leaky_relu_hidden_and_slope():
+    from bioplastic.neurons import LeakyReLU
+
+    default = bp.models.mlp((4, 6, 5, 2), hidden="leaky_relu")
+    assert [repr(a) for a in default.activations] == ["LeakyReLU(slope=0.2)", "LeakyReLU(slope=0.2)", "linear"]
+    net = bp.models.mlp((4, 6, 5, 2), hidden="leaky_relu", hidden_slope=0.1, readout="softmax")
+    assert [type(a).__name__ for a in net.activations] == ["LeakyReLU", "LeakyReLU", "Softmax"]
+    assert [a.slope for a in net.activations[:2]] == [0.1, 0.1]
+    assert bp.models.mlp((4, 6, 2), hidden=LeakyReLU(slope=0.3), hidden_slope=0.05).activations[0].slope == 0.05
+    rebuilt = Network.from_description(json.loads(json.dumps(net.describe())))
+    assert rebuilt.describe() == net.describe() and rebuilt.activations[1].slope == 0.1
+
+
+def test_mlp_leaky_relu_forward_closed_form():
+    net = bp.models.mlp((3, 4, 2), hidden="leaky_relu", hidden_slope=0.1, init="he_normal")
+    state = net.init_state([1])
+    rng = np.random.default_rng(2)
+    for b in state.biases:
+        b[...] = rng.standard_normal(b.shape)
+    x = rng.standard_normal((6, 3))
+    h = x @ state.weights[0][0].T + state.biases[0][0]
+    expected = np.where(h > 0, h, 0.1 * h) @ state.weights[1][0].T + state.biases[1][0]
+    np.testing.assert_allclose(net.forward(state, x).output[0], expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs,error,message", [
+    ({"hidden_slope": 0.1}, ValueError, "hidden_slope applies to hidden='leaky_relu' only, got hidden_slope=0.1 with hidden='relu'"),
+    ({"hidden": "tanh", "hidden_slope": 0.0}, ValueError,
+     "hidden_slope applies to hidden='leaky_relu' only, got hidden_slope=0.0 with hidden='tanh'"),
+    ({"hidden": "leaky_relu", "hidden_slope": 1.0}, ValueError, "LeakyReLU slope must lie in [0, 1), got 1.0"),
+    ({"hidden": "leaky_relu", "hidden_slope": "0.1"}, TypeError, "LeakyReLU slope should be a real number, got '0.1' of type str"),
+])
+def test_mlp_hidden_slope_errors(kwargs, error, message):
+    with pytest.raises(error) as info:
+        bp.models.mlp((4, 6, 2), **kwargs)
+    assert str(info.value) == message

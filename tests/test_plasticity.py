@@ -173,7 +173,10 @@ def test_np_average_alignment_increases_with_samples():
 
 #: constructor parameters of every built-in rule for the parametrised contract tests (a list of settings per rule)
 RULE_PARAMS = {
-    "node_perturbation": [{"sigma": 1e-4}, {"sigma": 1e-4, "batch_reduction": "sum"}, {"sigma": 1e-3}],
+    "node_perturbation": [{"sigma": 1e-4}, {"sigma": 1e-4, "batch_reduction": "sum"}, {"sigma": 1e-3},
+                          {"sigma": 1e-4, "n_samples": 3, "clean_pass": False, "noise": "bernoulli"}],
+    "iterative_node_perturbation": [{"sigma": 1e-4}, {"sigma": 1e-4, "n_samples": 2, "batch_reduction": "sum"}],
+    "activity_node_perturbation": [{"sigma": 1e-4}, {"sigma": 1e-4, "clean_pass": False, "noise": "rademacher"}],
     "backprop": [{}],
     "reinforce": [{"sigma": 1e-4}, {"sigma": 1e-3, "perturb_hidden": True}],
     "weight_perturbation": [{"sigma": 1e-4}, {"sigma": 1e-4, "batch_reduction": "sum"}],
@@ -207,8 +210,9 @@ def _rule_noise(rng, rule, net, n_members, batch):
     then synaptic noise (one Gaussian draw per projection, the last column for the bias).
     """
     needs = rule.noise_needs(net)
-    noise = [draw_noise(rng, pop.noise, (n_members, batch, pop.n_neurons)) if need else None
-             for need, pop in zip(needs.population, net.populations[1:], strict=True)]
+    kinds = list(needs.kinds) or [None] * net.n_layers
+    noise = [draw_noise(rng, kind or pop.noise, (n_members, needs.samples * batch, pop.n_neurons)) if need else None
+             for need, pop, kind in zip(needs.population, net.populations[1:], kinds, strict=True)]
     synaptic = [draw_noise(rng, "gaussian", (n_members, proj.n_post, proj.n_pre + 1)) if need else None
                 for need, proj in zip(needs.synapse, net.projections, strict=True)]
     return (noise if any(needs.population) else None), (synaptic if any(needs.synapse) else None)
@@ -260,7 +264,7 @@ def test_workspace_gives_the_same_updates(rule):
     needs = rule.noise_needs(network)
     for _ in range(2):
         x, target = rng.standard_normal((7, 5)), rng.standard_normal((7, 3))
-        noise = [rng.standard_normal((3, 7, n)) if need else None for need, n in zip(needs.population, (8, 6, 3), strict=True)]
+        noise = [rng.standard_normal((3, needs.samples * 7, n)) if need else None for need, n in zip(needs.population, (8, 6, 3), strict=True)]
         synaptic_noise = [rng.standard_normal((3, n_post, n_pre + 1)) if need else None
                           for need, (n_post, n_pre) in zip(needs.synapse, [(8, 5), (6, 8), (3, 6)], strict=True)]
         kw = dict(noise=noise if any(needs.population) else None, synaptic_noise=synaptic_noise if any(needs.synapse) else None,

@@ -21,6 +21,8 @@ from bioplastic.plasticity import PlasticityRule, get_rule, registered_rules
 #: rule name -> parameters to test with, a learning rate that learns the task, one bad parameter
 CONTRACT = {
     "node_perturbation": {"params": {"sigma": 1e-3}, "learning_rate": 0.02, "bad": ("sigma", -1.0)},
+    "iterative_node_perturbation": {"params": {"sigma": 1e-3, "n_samples": 2}, "learning_rate": 0.02, "bad": ("n_samples", 0)},
+    "activity_node_perturbation": {"params": {"sigma": 1e-3, "clean_pass": False}, "learning_rate": 0.02, "bad": ("noise", "uniform")},
     "backprop": {"params": {}, "learning_rate": 0.05, "bad": ("batch_reduction", "median")},
     "reinforce": {"params": {"sigma": 1e-3}, "learning_rate": 0.02, "bad": ("perturb_hidden", "yes")},
     "weight_perturbation": {"params": {"sigma": 1e-3}, "learning_rate": 0.003, "bad": ("sigma", 0.0)},

@@ -233,7 +233,8 @@ SECTION_CASES = {
     "output dir empty": (_config(output={"dir": " "}), "[output] dir should be a folder name (a non-empty string), got ' '"),
     "output not a table": (_config(output="results"), "configuration: [output] should be a table, got 'results'"),
     "network key": (_config(network={"sizes": [20, 5, 5], "width": 3}),
-                    "unknown key(s) ['width'] in [network]; expected some of ['bias', 'hidden', 'init_scale', 'noise', 'readout', 'sizes']"),
+                    "unknown key(s) ['width'] in [network]; expected some of ['bias', 'decorrelation', 'hidden', 'hidden_slope', 'init', 'init_scale', "
+                    "'noise', 'readout', 'sizes']"),
     "learning rate string": (_config(training={"n_epochs": 1, "learning_rate": "0.01"}),
                              "learning_rate should be a number or a 1-D sequence of numbers, got '0.01' of type str"),
 }

@@ -161,17 +161,22 @@ class NoiseBuffer:
         (Gaussian, one value per presynaptic neuron and sample, shape
         ``(batch, n_pre)`` per step); ``None``: none there. These channels
         come last, so the draws of the other channels are unchanged.
+    samples : int, default 1
+        Independent draws of the population noise per sample and step: the
+        population channels have shape ``(samples * batch, width)`` per step.
     """
 
     def __init__(self, rngs, widths, kinds, batch_size, dtype, *, members=None, max_elements=2**18, prefetch=True, synaptic_shapes=None,
-                 presynaptic_widths=None):
+                 presynaptic_widths=None, samples=1):
         self.rngs = rngs
         self.widths = widths
         self.kinds = kinds
         self.synaptic_shapes = list(synaptic_shapes or [])
         self.presynaptic_widths = list(presynaptic_widths or [])
         # every channel's per-step shape and distribution
-        self._shapes = ([None if w is None else (batch_size, w) for w in widths] + [None if s is None else tuple(s) for s in self.synaptic_shapes]
+        self.samples = check_positive_int(samples, "NoiseBuffer samples")
+        rows = self.samples * batch_size
+        self._shapes = ([None if w is None else (rows, w) for w in widths] + [None if s is None else tuple(s) for s in self.synaptic_shapes]
                         + [None if w is None else (batch_size, w) for w in self.presynaptic_widths])
         self._kinds = (list(kinds) + [None if s is None else "gaussian" for s in self.synaptic_shapes]
                        + [None if w is None else "gaussian" for w in self.presynaptic_widths])
@@ -342,6 +347,7 @@ class NumpyEngine:
         self.batch_size = batch_size
         self.homeostasis = homeostasis
         self.dtype = np.dtype(dtype)
+        self._decorrelation = network.decorrelation
         neuromodulator = getattr(rule, "neuromodulator", None)
         if neuromodulator is not None and neuromodulator.baseline != "clean":
             raise ValueError(
@@ -362,10 +368,11 @@ class NumpyEngine:
         if needs.any:
             pops = network.populations[1:]
             widths = [pop.n_neurons if noisy else None for noisy, pop in zip(needs.population, pops, strict=True)]
-            kinds = [pop.noise if noisy else None for noisy, pop in zip(needs.population, pops, strict=True)]
+            chosen = list(needs.kinds) + [None] * (network.n_layers - len(needs.kinds))
+            kinds = [(kind or pop.noise) if noisy else None for noisy, pop, kind in zip(needs.population, pops, chosen, strict=True)]
             synaptic = [(proj.n_post, proj.n_pre + 1) if noisy else None for noisy, proj in zip(needs.synapse, network.projections, strict=True)]
             presynaptic = [proj.n_pre if noisy else None for noisy, proj in zip(needs.presynaptic, network.projections, strict=False)]
-            self.noise_ = NoiseBuffer([s[1] for s in streams], widths, kinds, batch_size, self.dtype, members=stream_of,
+            self.noise_ = NoiseBuffer([s[1] for s in streams], widths, kinds, batch_size, self.dtype, members=stream_of, samples=needs.samples,
                                       synaptic_shapes=synaptic if self._synaptic else None,
                                       presynaptic_widths=presynaptic if self._presynaptic else None)
         # the rule's own state, per member from its own stream (members sharing a seed share it)
@@ -469,11 +476,15 @@ class NumpyEngine:
         kwargs = dict(noise=sub_noise, synaptic_noise=synaptic_noise, rule_state=rule_state, workspace=workspace)
         if self._presynaptic:  # only a rule that asks for them takes presynaptic noise inputs
             kwargs["presynaptic_noise"] = presynaptic_noise
-        if self.optimiser.fused:  # plain SGD: the rule computes -eta g in its own sums over samples
-            directions = self.rule.directions(self.network, state, x, target, self.loss, scale=np.negative(scale[block]), **kwargs)
+        fused = self.optimiser.fused  # plain SGD: the rule computes -eta g in its own sums over samples
+        directions = self.rule.directions(self.network, state, x, target, self.loss,
+                                          **(dict(scale=np.negative(scale[block])) if fused else {}), **kwargs)
+        if self._decorrelation is not None:  # R learns from the pass the directions came from (the weights' change does not use R)
+            learning = scale[block] != 0  # not the frozen members
+            self._decorrelation.update(state.lateral, directions.activity.presynaptic, learning=None if learning.all() else learning)
+        if fused:
             self._apply(state, directions, rule_state)  # views: changes land in self.state_
         else:
-            directions = self.rule.directions(self.network, state, x, target, self.loss, **kwargs)
             opt_state = self.optimiser_state_ if len(self._blocks) == 1 else {k: v[block] for k, v in self.optimiser_state_.items()}
             self.optimiser.step(self._parameters(state, rule_state), self._parameters(directions, directions.state),
                                 scale[block], opt_state)
@@ -520,7 +531,7 @@ class NumpyEngine:
         """
         state, copies = self.state_, None
         if self._first_of is not None and all(
-            np.array_equal(a, a[self._first_of]) for a in self.state_.weights + self.state_.biases if a is not None
+            np.array_equal(a, a[self._first_of]) for a in self.state_.weights + self.state_.biases + self.state_.lateral if a is not None
         ):
             distinct, copies = np.unique(self._first_of, return_inverse=True)
             state = self.state_.take(distinct)
@@ -540,9 +551,15 @@ class NumpyEngine:
 
     def set_state(self, state):
         """Replace the weights of all members (a :class:`~bioplastic.network.NetworkState`)."""
+        expected = self.network.decorrelated_layers()
+        if [r is not None for r in state.lateral] != expected:
+            raise ValueError(f"the state has lateral decorrelation matrices in front of projections "
+                             f"{[k for k, r in enumerate(state.lateral) if r is not None]}, but the network decorrelates "
+                             f"{[k for k, on in enumerate(expected) if on]}")
         self.state_ = NetworkState(
             [np.ascontiguousarray(w, dtype=self.dtype) for w in state.weights],
             [None if b is None else np.ascontiguousarray(b, dtype=self.dtype) for b in state.biases],
+            [None if r is None else np.ascontiguousarray(r, dtype=self.dtype) for r in state.lateral],
         )
 
     def run_arrays(self):

@@ -28,13 +28,13 @@ import importlib
 from pathlib import Path
 from typing import NamedTuple
 
-__all__ = ["FIGURES", "FigureResults", "available_figures", "register", "register_figure", "replot", "run_figure"]
+__all__ = ["FIGURES", "FigureResults", "available_figures", "figures_by_study", "register", "register_figure", "replot", "run_figure"]
 
 #: name -> callable(quick, out_dir, progress) -> dict
 FIGURES = {}
 
 #: modules that register figures when imported
-_MODULES = ("bioplastic.figures.hiratani2022", "bioplastic.figures.kunin2020")
+_MODULES = ("bioplastic.figures.hiratani2022", "bioplastic.figures.kunin2020", "bioplastic.figures.dalm2024")
 
 
 class FigureResults(NamedTuple):
@@ -202,6 +202,29 @@ def available_figures():
     """Sorted names of all figures."""
     _load_all()
     return sorted(FIGURES)
+
+
+def figures_by_study():
+    """The figures grouped by study: a list of ``(study, citation, names)``.
+
+    A study is a package of :data:`_MODULES`; its ``STUDY`` names it (e.g.
+    ``"Dalm et al. 2024"``) and its ``CITATION`` gives the paper. Figures
+    registered elsewhere (a user's own) come last, under ``"other"``.
+    """
+    _load_all()
+    groups, seen = [], set()
+    for module in _MODULES:
+        try:
+            package = importlib.import_module(module)
+        except ModuleNotFoundError:
+            continue
+        names = sorted(n for n, f in FIGURES.items() if getattr(f, "__module__", "").startswith(module + "."))
+        seen.update(names)
+        groups.append((getattr(package, "STUDY", module), getattr(package, "CITATION", ""), names))
+    rest = sorted(set(FIGURES) - seen)
+    if rest:
+        groups.append(("other", "", rest))
+    return groups
 
 
 def _lookup(name):

@@ -340,8 +340,14 @@ def _rule_noise(rule, network):
         runs = ", ".join(f"{cls.name!r} ({cls.__name__})" for cls in _RULES)
         raise ValueError(f"train_online runs the rules {runs}, got rule {rule.name!r} ({rule!r}); "
                          "train it with bioplastic.train(..., batch_size=1)")
+    if getattr(network, "decorrelation", None) is not None:
+        raise ValueError(f"train_online runs networks without lateral decorrelation, got {network!r}; "
+                         "train it with bioplastic.train(..., batch_size=1)")
     if isinstance(rule, Backprop):
         return "sgd", [False, False]
+    if rule.n_samples != 1 or not rule.clean_pass or rule.noise is not None:
+        raise ValueError(f"train_online runs NodePerturbation with one noise draw, a clean pass and the populations' own noise, "
+                         f"got {rule!r}; train it with bioplastic.train(..., batch_size=1)")
     if rule.neuromodulator.baseline != "clean":
         raise ValueError(
             f"train_online runs {type(rule).__name__} with baseline='clean' (a perturbed and a clean pass), "

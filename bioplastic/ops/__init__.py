@@ -12,7 +12,7 @@ know no rule, engine, task, training loop or plot; the descriptions
 from .backprop import backprop_deltas, direct_feedback_deltas
 from .noise import NOISE_TYPES, draw_noise
 from .outer import deltas_to_updates, outer_sum, outer_sum_transposed
-from .passes import Activity, affine, forward, predict
+from .passes import Activity, affine, decorrelate, forward, predict
 from .perturbation import perturbation_change, synaptic_perturbation_change
 from .statistics import covariance_participation_ratio
 from .workspace import Workspace, scratch, shared_member
@@ -24,6 +24,7 @@ __all__ = [
     "affine",
     "backprop_deltas",
     "covariance_participation_ratio",
+    "decorrelate",
     "deltas_to_updates",
     "direct_feedback_deltas",
     "draw_noise",

@@ -59,7 +59,9 @@ def backprop_deltas(network, state, activity, output_delta, *, first_layer=0, fe
     -----
     A feedback matrix costs what the transposed weights cost: one matrix
     product per member (``delta_k B_k^T``, with ``B_k^T`` a transposed view
-    that BLAS reads in place).
+    that BLAS reads in place). Where a lateral decorrelation matrix ``R_k``
+    sits in front of projection ``k`` the error also passes through
+    ``R_k^T`` (the circuit is part of the forward pathway).
     """
     if feedback is not None:
         feedback = _check_feedback(feedback, network, state)
@@ -69,6 +71,8 @@ def backprop_deltas(network, state, activity, output_delta, *, first_layer=0, fe
         h = activity.inputs[k]
         back_matrix = state.weights[k + 1] if feedback is None or feedback[k + 1] is None else feedback[k + 1].transpose(0, 2, 1)
         back = np.matmul(deltas[k + 1], back_matrix, out=scratch(workspace, ("back", k), h.shape, h.dtype))
+        if state.lateral[k + 1] is not None:  # through the lateral circuit: dL/dx = R^T dL/dx*
+            back = np.matmul(back, state.lateral[k + 1], out=scratch(workspace, ("back_R", k), h.shape, h.dtype))
         deltas[k] = network.activations[k].vjp(h, activity.rates[k + 1], back, out=scratch(workspace, ("delta", k), h.shape, h.dtype))
     return deltas
 

@@ -49,7 +49,10 @@ def outer_sum_transposed(post_t, pre, *, out=None):
 def deltas_to_updates(network, activity, deltas, coefficient, *, workspace=None):
     """Turn per-layer ``dL/dh_k`` into weight and bias changes ``coefficient * delta_k x_{k-1}^T``.
 
-    ``coefficient`` broadcasts against ``(n_members, batch, n_k)``; layers whose
+    ``coefficient`` broadcasts against ``(n_members, batch, n_k)`` (or is a
+    list of such factors, one per layer); the presynaptic factor is
+    ``activity.presynaptic[k]`` (``x*_k = R_k x_k`` behind a lateral
+    decorrelation matrix). Layers whose
     delta is ``None`` or whose projection is not plastic get ``None``. With a
     ``workspace`` the changes are written into it (they may be views).
 
@@ -60,15 +63,16 @@ def deltas_to_updates(network, activity, deltas, coefficient, *, workspace=None)
     every member of the block shares its delta (members with one noise
     stream) and its input, all members' changes are a single GEMM.
     """
-    coefficient = np.asarray(coefficient)
-    coefficient = coefficient.reshape((1,) * (3 - coefficient.ndim) + coefficient.shape)  # broadcasts as (E, B, n_k)
+    per_layer = coefficient if isinstance(coefficient, (list, tuple)) else [coefficient] * network.n_layers
     weights, biases = [], []
     for k, proj in enumerate(network.projections):
         if deltas[k] is None or not proj.plastic:
             weights.append(None)
             biases.append(None)
             continue
-        delta, pre = deltas[k], activity.rates[k]
+        coefficient = np.asarray(per_layer[k])
+        coefficient = coefficient.reshape((1,) * (3 - coefficient.ndim) + coefficient.shape)  # broadcasts as (E, B, n_k)
+        delta, pre = deltas[k], activity.presynaptic[k]
         n_members, batch, n_post = delta.shape
         if coefficient.shape[-2] == batch > 1 and coefficient.shape[-1] == 1 and pre.shape[-1] + proj.bias < n_post:
             w, b = _presynaptic_scaled_update(delta, pre, coefficient[..., 0], proj.bias, workspace, k)

@@ -6,20 +6,24 @@ import numpy as np
 
 from .workspace import scratch
 
-__all__ = ["Activity", "affine", "forward", "predict"]
+__all__ = ["Activity", "affine", "decorrelate", "forward", "predict"]
 
 
 class Activity:
-    """The record of one pass: summed inputs ``h_k`` and rates ``x_k`` per layer.
+    """The record of one pass: summed inputs ``h_k``, rates ``x_k`` and presynaptic rates ``x*_k`` per layer.
 
     ``rates[0]`` is the input (shape ``(batch, n_in)`` when shared by all
     members); ``inputs[k]`` and ``rates[k + 1]`` have shape
-    ``(n_members, batch, n_k)``.
+    ``(n_members, batch, n_k)``. ``presynaptic[k]`` is what projection ``k``
+    receives: ``rates[k]`` itself, or ``x*_k = R_k x_k`` where a lateral
+    decorrelation matrix sits in front of the projection (shape
+    ``(n_members, batch, n_pre)``).
     """
 
-    def __init__(self, inputs, rates):
+    def __init__(self, inputs, rates, presynaptic=None):
         self.inputs = inputs
         self.rates = rates
+        self.presynaptic = list(rates[:-1]) if presynaptic is None else presynaptic
 
     @property
     def output(self):
@@ -48,21 +52,55 @@ def affine(x, weights, bias=None, *, out=None):
     return h
 
 
-def forward(network, state, x, *, workspace=None):
+def decorrelate(rates, lateral, *, out=None):
+    """Decorrelated rates ``x* = R x`` of every member.
+
+    Parameters
+    ----------
+    rates : ndarray of shape (batch, n) or (n_members, batch, n)
+        A 2-D ``rates`` is shared by all members.
+    lateral : ndarray of shape (n_members, n, n) or None
+        ``R`` (``None``: ``rates`` returned as they are).
+    out : ndarray of shape (n_members, batch, n), optional
+
+    Returns
+    -------
+    ndarray of shape (n_members, batch, n) (or ``rates`` itself)
+    """
+    if lateral is None:
+        return rates
+    return np.matmul(rates, lateral.transpose(0, 2, 1), out=out)
+
+
+def forward(network, state, x, *, workspace=None, perturbation=None):
     """Clean pass: summed inputs and rates of every layer, :class:`~bioplastic.network.Activity`.
 
-    With a :class:`Workspace` the arrays are written into it (and are
-    overwritten by the next pass that uses the same workspace).
+    Where ``state`` has a lateral decorrelation matrix ``R_k``, projection
+    ``k`` receives ``x*_k = R_k x_k`` (``Activity.presynaptic``). With a
+    :class:`Workspace` the arrays are written into it (and are overwritten by
+    the next pass that uses the same workspace).
+
+    Parameters
+    ----------
+    perturbation : list of (ndarray of shape (n_members, batch, n_k) or None), optional
+        Added to the summed input ``h_k`` of each layer before its activation
+        (a noisy pass, used as the reference of rules without a clean pass).
     """
-    inputs, rates = [], [x]
+    inputs, rates, presynaptic = [], [x], []
     n_members, batch = state.n_members, x.shape[-2]
     dtype = np.result_type(x, state.dtype)
     for k, activation in enumerate(network.activations):
+        lateral = state.lateral[k]
+        pre = rates[-1] if lateral is None else decorrelate(
+            rates[-1], lateral, out=scratch(workspace, ("x*", k), (n_members, batch, lateral.shape[-1]), dtype))
+        presynaptic.append(pre)
         shape = (n_members, batch, state.weights[k].shape[1])
-        h = affine(rates[-1], state.weights[k], state.biases[k], out=scratch(workspace, ("h", k), shape, dtype))
+        h = affine(pre, state.weights[k], state.biases[k], out=scratch(workspace, ("h", k), shape, dtype))
+        if perturbation is not None and perturbation[k] is not None:
+            h += perturbation[k]
         inputs.append(h)
         rates.append(activation(h, out=scratch(workspace, ("x", k), shape, dtype)))
-    return Activity(inputs, rates)
+    return Activity(inputs, rates, presynaptic)
 
 
 def predict(network, state, x, *, chunk_size=None, out=None):
@@ -73,7 +111,8 @@ def predict(network, state, x, *, chunk_size=None, out=None):
     GEMM and one activation pass; the first layer, whose input all members
     share, is a single GEMM against all members' weights. Samples are taken
     in chunks small enough for the activity to stay in cache. Equal to
-    :func:`forward` up to rounding (the bias is summed in another order).
+    :func:`forward` up to rounding (the bias is summed in another order; a
+    lateral decorrelation matrix is folded into the weights, ``W_k R_k``).
 
     Parameters
     ----------
@@ -101,7 +140,9 @@ def predict(network, state, x, *, chunk_size=None, out=None):
     has_bias = [b is not None for b in state.biases]
     # weights transposed to (member, pre, post), the bias as one more presynaptic row
     folded = []
-    for w, b in zip(state.weights, state.biases, strict=True):
+    for w, b, r in zip(state.weights, state.biases, state.lateral, strict=True):
+        if r is not None:  # h = W (R x) = (W R) x
+            w = np.matmul(w, r)
         f = np.empty((n_members, w.shape[2] + (b is not None), w.shape[1]), dtype=dtype)
         f[:, : w.shape[2]] = w.transpose(0, 2, 1)
         if b is not None:

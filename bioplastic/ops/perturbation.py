@@ -9,7 +9,7 @@ from .workspace import scratch, shared_member
 __all__ = ["perturbation_change", "synaptic_perturbation_change"]
 
 
-def perturbation_change(network, state, activity, noise, sigma, *, workspace=None):
+def perturbation_change(network, state, activity, noise, sigma, *, workspace=None, with_inputs=False):
     """Change of every layer's rate caused by intrinsic noise ``sigma * xi``.
 
     The perturbed pass ``x~_k = f_k(W_k x~_{k-1} + b_k + sigma xi_k)`` is
@@ -23,11 +23,21 @@ def perturbation_change(network, state, activity, noise, sigma, *, workspace=Non
         Unit-variance noise per layer; ``None`` for unperturbed layers.
     workspace : Workspace, optional
         Where to write the results (see :func:`forward`).
+    with_inputs : bool, default False
+        Also return the change of every layer's summed input, ``dh_k =
+        h~_k - h_k`` (the measured change of the pre-activation: the
+        injected noise plus what reaches the layer from upstream).
 
     Returns
     -------
     list of (ndarray or None)
         ``dx_k`` for each layer (``None`` while nothing has been perturbed yet).
+        With ``with_inputs``, the pair ``(dh, dx)`` of such lists.
+
+    Notes
+    -----
+    Where a lateral decorrelation matrix ``R_k`` sits in front of projection
+    ``k``, the change reaching it is ``R_k dx_{k-1}``.
     """
     def inject(k, h, dx):
         if noise[k] is None:
@@ -37,7 +47,8 @@ def perturbation_change(network, state, activity, noise, sigma, *, workspace=Non
             return np.broadcast_to(np.multiply(shared, sigma, out=scratch(workspace, ("sigma_xi", k), h.shape[1:], h.dtype)), h.shape)
         return np.multiply(noise[k], sigma, out=scratch(workspace, ("sigma_xi", k), h.shape, h.dtype))
 
-    return _propagate(network, state, activity, inject, workspace)
+    inputs, changes = _propagate(network, state, activity, inject, workspace)
+    return (inputs, changes) if with_inputs else changes
 
 
 def synaptic_perturbation_change(network, state, activity, noise, sigma, *, workspace=None):
@@ -71,7 +82,7 @@ def synaptic_perturbation_change(network, state, activity, noise, sigma, *, work
     def inject(k, h, dx):
         if noise[k] is None:
             return None
-        pre = activity.rates[k] if dx is None else np.add(activity.rates[k], dx, out=scratch(workspace, ("pre~", k), dx.shape, h.dtype))
+        pre = activity.presynaptic[k] if dx is None else np.add(activity.presynaptic[k], dx, out=scratch(workspace, ("pre~", k), dx.shape, h.dtype))
         n_pre = pre.shape[-1]
         psi = noise[k]
         synaptic = np.matmul(pre, psi[:, :, :n_pre].transpose(0, 2, 1), out=scratch(workspace, ("psi_x", k), h.shape, h.dtype))
@@ -80,17 +91,20 @@ def synaptic_perturbation_change(network, state, activity, noise, sigma, *, work
         synaptic *= sigma
         return synaptic
 
-    return _propagate(network, state, activity, inject, workspace)
+    return _propagate(network, state, activity, inject, workspace)[1]
 
 
 def _propagate(network, state, activity, inject, workspace):
-    """``dx_k`` of every layer from ``dh_k = W_k dx_{k-1} + inject(k, h_k, dx_{k-1})`` (``inject`` may return ``None``)."""
-    changes = []
+    """``(dh, dx)`` of every layer from ``dh_k = W_k R_k dx_{k-1} + inject(k, h_k, R_k dx_{k-1})`` (``inject`` may return ``None``)."""
+    inputs, changes = [], []
     dx = None
     for k, activation in enumerate(network.activations):
         h = activity.inputs[k]
         dh = None
         if dx is not None:
+            lateral = state.lateral[k]
+            if lateral is not None:  # what reaches the projection through the lateral circuit
+                dx = np.matmul(dx, lateral.transpose(0, 2, 1), out=scratch(workspace, ("dx*", k), dx.shape, h.dtype))
             dh = np.matmul(dx, state.weights[k].transpose(0, 2, 1), out=scratch(workspace, ("dh", k), h.shape, h.dtype))
         injected = inject(k, h, dx)
         if injected is not None:
@@ -99,5 +113,6 @@ def _propagate(network, state, activity, inject, workspace):
             else:
                 dh += injected
         dx = None if dh is None else activation.difference(h, dh, activity.rates[k + 1], out=scratch(workspace, ("dx", k), h.shape, h.dtype))
+        inputs.append(dh)
         changes.append(dx)
-    return changes
+    return inputs, changes

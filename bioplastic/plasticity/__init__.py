@@ -4,6 +4,8 @@
 rule                           signal    local  module
 =============================  ========  =====  ===============================================
 ``NodePerturbation``           scalar    yes    :mod:`~bioplastic.plasticity.node_perturbation`
+``IterativeNodePerturbation``  scalar    yes    :mod:`~bioplastic.plasticity.iterative_node_perturbation`
+``ActivityNodePerturbation``   scalar    yes    :mod:`~bioplastic.plasticity.activity_node_perturbation`
 ``Backprop``                   vector    no     :mod:`~bioplastic.plasticity.backprop`
 ``Reinforce``                  vector    no     :mod:`~bioplastic.plasticity.reinforce` (scalar at the readout)
 ``FeedbackAlignment``          feedback  no     :mod:`~bioplastic.plasticity.feedback_alignment`
@@ -19,7 +21,10 @@ rule                           signal    local  module
 ``signal`` says what reaches a synapse besides its own pre- and postsynaptic
 activity: one broadcast scalar (a neuromodulator), a per-neuron error vector
 carried back through the forward weights, or one carried back through a
-feedback pathway. :func:`registered_rules` lists every registered rule. The contract every rule follows is in
+feedback pathway. The decorrelated variants of Dalm et al. (DBP, DNP, DINP,
+DANP) are these rules in a network with a
+:class:`~bioplastic.decorrelation.LateralDecorrelation`.
+:func:`registered_rules` lists every registered rule. The contract every rule follows is in
 :mod:`~bioplastic.plasticity.base`. Every module of this package is imported
 here, so its rules register themselves; a rule defined elsewhere registers
 when its module is imported.

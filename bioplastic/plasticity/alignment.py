@@ -231,7 +231,7 @@ class AlignmentRule(FeedbackRule):
 
     def probe_inputs(self, network, k, activity, synaptic_noise):
         """The inputs ``x`` projection ``k``'s alignment loss is evaluated on, shape ``(n_members, batch, n_pre)``."""
-        return activity.rates[k]
+        return activity.presynaptic[k]
 
     def state_directions(self, network, state, activity, weights, rule_state, scale, *, synaptic_noise=None, workspace=None):
         """``dR_k/dB_k`` for projections ``k >= 1``, times ``scale``."""

@@ -68,11 +68,21 @@ class NoiseNeeds(NamedTuple):
         ``(n_members, batch, n_pre)``, passed to
         :meth:`PlasticityRule.directions` as ``presynaptic_noise`` (only to a
         rule that asks for it). Empty: none.
+    samples : int, default 1
+        Independent draws of the population noise per sample and step: the
+        population channels then have shape ``(n_members, samples * batch,
+        n_post)``, draw ``s`` in rows ``s * batch .. (s + 1) * batch``.
+    kinds : tuple of (str or None), default ()
+        Distribution of each layer's population noise (see
+        :data:`~bioplastic.ops.NOISE_TYPES`); empty or ``None`` entries: the
+        population's own ``noise``.
     """
 
     population: tuple
     synapse: tuple
     presynaptic: tuple = ()
+    samples: int = 1
+    kinds: tuple = ()
 
     @property
     def any(self):

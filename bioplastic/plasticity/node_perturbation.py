@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_layers, check_positive, layer_mask
 from ..neuromodulation import check_neuromodulator
 from ..ops import deltas_to_updates, forward, perturbation_change
-from .base import Directions, PlasticityRule
+from ._perturbation import PerturbationRule
+from .base import Directions
 
 __all__ = ["NodePerturbation"]
 
 
-class NodePerturbation(PlasticityRule):
+class NodePerturbation(PerturbationRule):
     """Node perturbation (NP), a three-factor rule.
 
     Each neuron's activity is perturbed by its intrinsic noise,
@@ -28,6 +28,12 @@ class NodePerturbation(PlasticityRule):
     The presynaptic rate is that of the clean pass. Over a minibatch the
     per-sample updates are averaged (``batch_reduction="mean"``) or summed.
 
+    In the notation of Dalm, van Gerven & Ahmad (arXiv 2310.00965, Eq. 5)
+    this is ``e_k = -(dL / sigma^2) eps_k`` with ``eps_k = sigma xi_k``,
+    ``g_{W_k} = -(1/B) sum_n e_{k,n} x*_{k-1,n}^T``; behind a
+    :class:`~bioplastic.decorrelation.LateralDecorrelation` (presynaptic rate
+    ``x* = R x``) it is their DNP.
+
     Parameters
     ----------
     sigma : float, default 1e-4
@@ -40,6 +46,15 @@ class NodePerturbation(PlasticityRule):
         two-pass baseline). The numpy engine runs the clean baseline; the
         Brian2 engine also runs ``baseline="running_average"``.
     batch_reduction : {"mean", "sum"}, default "mean"
+    n_samples : int, default 1
+        Independent noise draws per sample, the estimates averaged.
+    clean_pass : bool, default True
+        ``False``: measured against a second noisy pass with independent
+        noise ``xi_b``: ``dW = -eta (dL / (2 sigma)) (xi_a - xi_b) x*^T`` with
+        the second pass's presynaptic rates (the noise difference has
+        variance 2).
+    noise : {"gaussian", "rademacher", "bernoulli"} or None, default None
+        Noise distribution (``None``: each population's own ``noise``).
 
     Notes
     -----
@@ -49,23 +64,18 @@ class NodePerturbation(PlasticityRule):
 
     name = "node_perturbation"
     aliases = ("np",)
-    signal = "scalar"
-    local = True
-    uses_noise = True
 
-    def __init__(self, *, sigma=1e-4, layers="all", neuromodulator=None, batch_reduction="mean"):
-        super().__init__(batch_reduction=batch_reduction)
-        self.sigma = check_positive(sigma, "sigma")
-        self.layers = check_layers(layers)
+    def __init__(self, *, sigma=1e-4, layers="all", neuromodulator=None, batch_reduction="mean", n_samples=1, clean_pass=True, noise=None):
+        super().__init__(sigma=sigma, layers=layers, n_samples=n_samples, clean_pass=clean_pass, noise=noise,
+                         batch_reduction=batch_reduction)
         self.neuromodulator = check_neuromodulator(neuromodulator)
 
-    def perturbed_layers(self, network):
-        return layer_mask(self.layers, network)
-
     def directions(self, network, state, x, target, loss, *, noise=None, synaptic_noise=None, rule_state=None, scale=None, workspace=None):
-        """Gradient estimate ``g_k = -(1/B) sum_n M_n xi_{k,n} x_{k-1,n}^T`` (``"mean"``), times ``scale``."""
+        """Gradient estimate ``g_k = -(1/B) sum_n M_n xi_{k,n} x*_{k-1,n}^T`` (``"mean"``), times ``scale``."""
         if noise is None:
             raise ValueError("NodePerturbation.directions needs noise (a list of per-layer arrays)")
+        if self.n_samples != 1 or not self.clean_pass:
+            return self._estimate(network, state, x, target, loss, noise, scale, workspace)
         activity = forward(network, state, x, workspace=workspace)
         changes = perturbation_change(network, state, activity, noise, self.sigma, workspace=workspace)
         loss_difference = loss.difference(activity.output, changes[-1], target)
@@ -75,3 +85,16 @@ class NodePerturbation(PlasticityRule):
         coefficient = modulator * (factor[:, None] * self._sample_factor(x.shape[0]))
         weights, biases = deltas_to_updates(network, activity, noise, coefficient[:, :, None], workspace=workspace)
         return Directions(weights, biases, activity)
+
+    def _estimate(self, network, state, x, target, loss, noise, scale, workspace):
+        """The general path: ``n_samples`` draws, with or without a clean pass."""
+        self._check_noise(noise, x.shape[0])
+
+        def passes():
+            for noisy in self.noisy_passes(network, state, x, target, loss, noise, workspace=workspace):
+                modulator = self.neuromodulator.signal(noisy.loss_difference, self.sigma)  # -dL / sigma
+                coefficient = (modulator * (-1.0 / noisy.noise_variance))[:, :, None]
+                yield noisy.reference, noisy.noise, [None if n is None else coefficient for n in noisy.noise]
+
+        weights, biases, reference = self._combine(network, state, passes(), x, scale, workspace, single=self.n_samples == 1)
+        return Directions(weights, biases, reference)

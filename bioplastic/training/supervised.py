@@ -244,11 +244,13 @@ class _MinibatchRunner:
 
 
 def copy_members(target, source, mask):
-    """``target``'s weights and biases of the ``mask`` members from ``source`` (two NetworkStates)."""
+    """``target``'s weights, biases and lateral decorrelation matrices of the ``mask`` members from ``source`` (two NetworkStates)."""
     for k in range(len(target.weights)):
         target.weights[k][mask] = source.weights[k][mask]
         if target.biases[k] is not None:
             target.biases[k][mask] = source.biases[k][mask]
+        if target.lateral[k] is not None:
+            target.lateral[k][mask] = source.lateral[k][mask]
 
 
 def evaluate_records(engine, task, loss, eval_batch_size):

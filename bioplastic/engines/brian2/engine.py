@@ -152,6 +152,9 @@ class Brian2Engine:
                  cache_dir=None):
         if not isinstance(network, Network):
             raise TypeError(f"network should be a Network, got {network!r}")
+        if network.decorrelation is not None:
+            raise ValueError(f"the Brian2 engine runs networks without lateral decorrelation, got {network!r}; "
+                             "the numpy engine runs them")
         self._check_rule(rule)
         if homeostasis is not None and not isinstance(homeostasis, SynapticScaling):
             raise TypeError(f"homeostasis should be a SynapticScaling or None, got {homeostasis!r}")
@@ -248,6 +251,9 @@ class Brian2Engine:
             raise TypeError(f"rule should be a PlasticityRule that the Brian2 engine runs ({runs}), got {rule!r}")
         if rule.name not in cls.rules:
             raise ValueError(f"the Brian2 engine does not run rule {rule.name!r} ({type(rule).__name__}); it runs {runs}")
+        if getattr(rule, "n_samples", 1) != 1 or not getattr(rule, "clean_pass", True) or getattr(rule, "noise", None) is not None:
+            raise ValueError(f"the Brian2 engine runs {type(rule).__name__} with one noise draw per trial, a clean pass and its own "
+                             f"noise process, got {rule!r}")
 
     # ------------------------------------------------------------------ weights
     def get_weights(self):

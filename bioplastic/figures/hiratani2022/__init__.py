@@ -25,4 +25,8 @@ matplotlib), ``draw_<name>`` (figure from results) and the registered
 
 from . import dimensionality, instability, learning_dynamics, mnist, sarcos, scalability
 
-__all__ = ["dimensionality", "instability", "learning_dynamics", "mnist", "sarcos", "scalability"]
+__all__ = ["CITATION", "STUDY", "dimensionality", "instability", "learning_dynamics", "mnist", "sarcos", "scalability"]
+from ._style import STUDY  # how the figures and ``bioplastic figure --list`` name the study
+
+#: the paper
+CITATION = "Hiratani, Mehta, Lillicrap & Latham, On the Stability and Scalability of Node Perturbation Learning, NeurIPS 2022"

@@ -20,5 +20,10 @@ W-B^T angle and the tracked training run. Each figure ``<name>`` comes as
 """
 
 from . import comparison, robustness
+from .shared import STUDY
 
-__all__ = ["comparison", "robustness"]
+__all__ = ["CITATION", "STUDY", "comparison", "robustness"]
+
+#: the paper
+CITATION = ("Kunin, Nayebi, Sagastuy-Brena, Ganguli, Bloom & Yamins, Two Routes to Scalable Credit Assignment without Weight Symmetry, "
+            "ICML 2020")
