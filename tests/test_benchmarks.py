@@ -1,11 +1,16 @@
 """Benchmarks stay runnable: each runs in --quick mode (timing targets are not asserted here)."""
 
+import ast
 import re
 import runpy
 import sys
+from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+import bioplastic
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
@@ -47,3 +52,80 @@ def test_feedback_rules_quick(monkeypatch, capsys):
         assert any(re.match(rf"{label} epoch: +\d+\.\d ms", line) for line in lines), label
     assert any(re.fullmatch(r"ratio SA/SGD: +\d+\.\d\d   \(goal <= 1\.6\)", line) for line in lines)
     assert re.fullmatch(r"ratio FA/SGD: +\d+\.\d\d   \(goal <= 1\.1\)", lines[-1])  # the main goal last
+
+
+NP_VARIANTS = ("BP", "DBP", "NP", "DNP", "INP", "DINP", "ANP", "DANP")
+
+
+def test_np_variants_quick(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["np_variants.py", "--quick"])
+    runpy.run_path(str(BENCHMARKS / "np_variants.py"), run_name="__main__")
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert any(re.search(r"BLAS: \S+ .*kernels, \d+ thread\(s\)", line) for line in lines)
+    for label in NP_VARIANTS:  # GEMMs, GFLOP/step, floor ms, epoch ms, epoch/BP, epoch/floor
+        assert any(re.fullmatch(rf"{label} +\d+ +\d+\.\d\d +\d+\.\d +\d+\.\d +\d+\.\d\dx +\d+\.\d\dx", line) for line in lines), label
+    for label in ("ANP", "DANP"):
+        assert any(re.fullmatch(rf"goal {label}/floor <= 2\.0x \(decorrelation included\): \d+\.\d\dx  (PASS|MISS)", line) for line in lines)
+    for iterative, plain in (("INP", "NP"), ("DINP", "DNP")):
+        assert any(re.fullmatch(rf"goal {iterative} extra passes cost their matrix products: \({iterative}/floor\) / \({plain}/floor\) = "
+                                rf"\d+\.\d\d / \d+\.\d\d = \d+\.\d\d <= 1\.25  (PASS|MISS)", line) for line in lines), iterative
+    assert re.fullmatch(r"ratio DANP/floor: +\d+\.\d\d   \(goal <= 2\.0\)", lines[-1])  # the main ratio last
+
+
+@pytest.mark.parametrize("batch", [24, 5])  # batch >= every width (the benchmark's network), and below them
+@pytest.mark.parametrize("label", NP_VARIANTS)
+def test_np_variants_floor_lists_the_products_of_a_step(label, batch, monkeypatch):
+    """The floor's GEMMs are exactly the matrix products an engine step makes (counted by wrapping np.matmul)."""
+    bench = runpy.run_path(str(BENCHMARKS / "np_variants.py"))  # not __main__: the definitions only
+    sizes = (20, 9, 8, 7, 3)  # distinct, non-increasing widths (> 1): each product's shape says which it is
+    engine = bench["make_engine"](label, sizes, batch)
+    rng = np.random.default_rng(1)
+    x = rng.random((batch, sizes[0]), dtype=np.float32)
+    target = np.eye(sizes[-1], dtype=np.float32)[rng.integers(0, sizes[-1], batch)]
+    scale = np.array([1e-3], dtype=np.float32)
+    matmul, calls, files = np.matmul, [], set()
+
+    def layout(a):  # "N": C order, "T": a transposed view (as BLAS reads it), "copy": neither
+        return "N" if a.strides[-1] == a.itemsize else "T" if a.strides[-2] == a.itemsize else "copy"
+
+    def layouts(a, b):  # "gram": a is b transposed (one array: numpy's SYRK path)
+        same = a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+        if same and a.shape[-2:] == b.shape[-2:][::-1] and a.strides[-2:] == b.strides[-2:][::-1]:
+            return "gram"
+        return layout(a) + layout(b)
+
+    def counting(a, b, *args, **kwargs):
+        calls.append((np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), (a.shape[-2], a.shape[-1], b.shape[-1], layouts(a, b))))
+        return matmul(a, b, *args, **kwargs)
+
+    def forbidden(name):
+        def call(*args, **kwargs):
+            raise AssertionError(f"the step called np.{name}, which the floor does not count")
+        return call
+
+    def profile(frame, event, arg):
+        if event == "call":
+            files.add(frame.f_code.co_filename)
+
+    engine.start_epoch(2)
+    with engine.running():
+        engine.step(x, target, scale)  # the first step (scratch arrays allocated)
+        with monkeypatch.context() as patch:
+            patch.setattr(np, "matmul", counting)
+            for name in ("dot", "tensordot", "inner", "vdot"):
+                patch.setattr(np, name, forbidden(name))
+            sys.setprofile(profile)
+            try:
+                engine.step(x, target, scale)
+            finally:
+                sys.setprofile(None)
+    assert all(stack in ((), (1,)) for stack, _ in calls)  # one member: one product per call
+    assert Counter(shape for _, shape in calls) == bench["gemm_counts"](label, sizes, batch)
+    # no product escapes the count as the @ operator in the package code the step ran
+    package = Path(bioplastic.__file__).resolve().parent
+    ran = sorted(p for p in map(Path, files) if p.suffix == ".py" and package in p.resolve().parents)
+    assert any(p.name == "passes.py" for p in ran)
+    for path in ran:
+        matmul_ops = [node.lineno for node in ast.walk(ast.parse(path.read_text()))
+                      if isinstance(node, (ast.BinOp, ast.AugAssign)) and isinstance(node.op, ast.MatMult)]
+        assert not matmul_ops, (path, matmul_ops)

@@ -27,10 +27,13 @@ def draw_noise(rng, kind, shape, dtype=np.float64, out=None):
     Notes
     -----
     Gaussian noise comes from the Box-Muller transform of float32 uniforms
-    with vectorised ``log``/``sin``/``cos`` (cast to ``dtype``): about five
-    times faster than numpy's ziggurat ``standard_normal`` in float64, which
+    with vectorised ``log``/``sin``/``cos`` (cast to ``dtype``), which
     matters because every neuron of every sample and ensemble member needs
-    one noise value per step. The samples are exactly Gaussian apart from
+    one noise value per step: for 778,000 float32 values 7.6 ms against
+    10.6 ms for numpy's ziggurat ``standard_normal(dtype=np.float32)`` (one
+    core, numpy 2.3, OpenBLAS's machine; in float64 the cast makes it 13.9 ms
+    against the ziggurat's 11.6 ms, kept so that a float64 run draws the
+    float32 run's noise values, cast). The samples are exactly Gaussian apart from
     tails beyond 5.77 standard deviations (probability < 1e-8) and a 24-bit
     resolution, irrelevant for perturbations (the same ``xi`` enters the
     perturbation and the eligibility).
@@ -57,7 +60,10 @@ def _box_muller_float32(rng, out):
     n = out.size
     half = (n + 1) // 2
     uniforms = rng.random((2, half), dtype=np.float32)
-    radius = np.log1p(-uniforms[0])  # 1 - u in (0, 1]: finite
+    # log(1 - u) with 1 - u in (0, 1] exact in float32 (u is a multiple of 2**-24): numpy's float32 log is
+    # vectorised, log1p is not (half the cost of a draw); the result is within 2 ulp of log1p(-u)
+    radius = np.subtract(np.float32(1), uniforms[0], out=uniforms[0])
+    np.log(radius, out=radius)
     radius *= -2
     np.sqrt(radius, out=radius)
     angle = uniforms[1]
