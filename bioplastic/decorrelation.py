@@ -10,7 +10,7 @@ projection ``k`` sees the decorrelated rates
 the units of ``x*`` (Ahmad, Schrader & van Gerven, "Constrained parameter
 inference as a principle for learning", TMLR 2023; Dalm, van Gerven & Ahmad,
 "Effective learning by node perturbation in deep neural networks", arXiv
-2310.00965, Eq. 9):
+2310.00965):
 
 .. math:: R \leftarrow R - \eta_R \, \mathrm{offdiag}\Big(\frac{1}{B} X^{*\top} X^*\Big) R,
 

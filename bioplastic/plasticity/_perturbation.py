@@ -5,7 +5,7 @@ intrinsic noise ``sigma xi``, runs the network with and without it, and
 turns the per-sample loss difference ``dL = L~ - L`` into an update. The
 options here are common to all of them (Dalm, van Gerven & Ahmad,
 "Effective learning by node perturbation in deep neural networks", arXiv
-2310.00965, Sec. 3):
+2310.00965):
 
 * ``n_samples``: ``K`` independent noise draws per sample, their estimates
   averaged;

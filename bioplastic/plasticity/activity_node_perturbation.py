@@ -18,7 +18,7 @@ class ActivityNodePerturbation(PerturbationRule):
     holds the layer's own noise plus what reaches it from the noise upstream
     (the injected noise itself is never read). With ``dL`` the sample's loss
     change (Dalm, van Gerven & Ahmad, "Effective learning by node
-    perturbation in deep neural networks", arXiv 2310.00965, Eq. 7)
+    perturbation in deep neural networks", arXiv 2310.00965)
 
     .. math:: e_l = -\,dL \, N \, \frac{\delta a_l}{\lVert \delta a \rVert^2}, \qquad
               g_{W_l} = -\frac{1}{B} \sum_n e_{l,n} \, x^{*\top}_{l-1,n},

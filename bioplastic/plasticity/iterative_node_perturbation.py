@@ -18,7 +18,7 @@ class IterativeNodePerturbation(PerturbationRule):
     ``a~_l = a_l + sigma xi_l``; the loss change of that pass, ``dL_l``, is
     the layer's own neuromodulator, and (Dalm, van Gerven & Ahmad,
     "Effective learning by node perturbation in deep neural networks",
-    arXiv 2310.00965, Eq. 6)
+    arXiv 2310.00965)
 
     .. math:: e_l = -\,dL_l \, N_l \, \frac{\delta a_l}{\lVert \delta a_l \rVert^2}, \qquad
               g_{W_l} = -\frac{1}{B} \sum_n e_{l,n} \, x^{*\top}_{l-1,n},

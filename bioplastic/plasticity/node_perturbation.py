@@ -28,7 +28,7 @@ class NodePerturbation(PerturbationRule):
     The presynaptic rate is that of the clean pass. Over a minibatch the
     per-sample updates are averaged (``batch_reduction="mean"``) or summed.
 
-    In the notation of Dalm, van Gerven & Ahmad (arXiv 2310.00965, Eq. 5)
+    In the notation of Dalm, van Gerven & Ahmad (arXiv 2310.00965)
     this is ``e_k = -(dL / sigma^2) eps_k`` with ``eps_k = sigma xi_k``,
     ``g_{W_k} = -(1/B) sum_n e_{k,n} x*_{k-1,n}^T``; behind a
     :class:`~bioplastic.decorrelation.LateralDecorrelation` (presynaptic rate
