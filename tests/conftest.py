@@ -71,3 +71,35 @@ def pytest_runtest_makereport(item, call):
         if "BIOPLASTIC_DATA_DIR" in reason or "data" in reason.lower() and "not" in reason.lower():
             report.outcome = "failed"
             report.longrepr = f"real-data test skipped but BIOPLASTIC_REQUIRE_DATA=1: {reason}"
+
+
+_WITHOUT_MATPLOTLIB = """
+import importlib, json, sys
+
+class NoMatplotlib:
+    def find_spec(self, name, path=None, target=None):
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            raise ImportError(f"compute imported {name}")
+
+sys.meta_path.insert(0, NoMatplotlib())
+module, function, out_dir = sys.argv[1:4]
+compute = getattr(importlib.import_module(module), function)
+results = compute(quick=True, progress=False, **({"out_dir": out_dir} if out_dir else {}))
+assert not any(m.split(".")[0] == "matplotlib" for m in sys.modules)
+print(json.dumps({"summary": results.summary, "arrays": sorted(results.arrays), "quick": results.metadata.get("quick")}))
+"""
+
+
+def compute_without_matplotlib(module, function, *, out_dir=None, timeout=300):
+    """Run ``module.function(quick=True)`` (a figure's compute step) in a fresh interpreter that cannot import matplotlib.
+
+    Returns its summary, the names of its arrays and its quick flag (a dict); fails the test if it imported matplotlib.
+    """
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _WITHOUT_MATPLOTLIB, module, function, str(out_dir or "")], capture_output=True,
+                          text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)

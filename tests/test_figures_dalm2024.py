@@ -2,13 +2,11 @@
 
 import json
 import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import compute_without_matplotlib, data_dir_or_skip
 
 from bioplastic.figures import FIGURES, available_figures, replot, run_figure
 from bioplastic.figures.dalm2024.shared import (
@@ -25,8 +23,7 @@ NAMES = ["dalm_cifar10", "dalm_decorrelation", "dalm_estimator", "dalm_mnist", "
 
 
 def _needs_data():
-    if not os.environ.get("BIOPLASTIC_DATA_DIR"):
-        pytest.skip("BIOPLASTIC_DATA_DIR not set: the MNIST and CIFAR-10 figures need the real data")
+    data_dir_or_skip()  # the MNIST and CIFAR-10 figures need the real data
 
 
 def test_figures_are_registered():
@@ -225,25 +222,6 @@ def test_quick_cifar10_learns_with_backprop(quick_runs):
 
 def test_compute_does_not_import_matplotlib():
     _needs_data()
-    script = textwrap.dedent(
-        """
-        import json, sys
-
-        class NoMatplotlib:
-            def find_spec(self, name, path=None, target=None):
-                if name == "matplotlib" or name.startswith("matplotlib."):
-                    raise ImportError(f"compute imported {name}")
-
-        sys.meta_path.insert(0, NoMatplotlib())
-        from bioplastic.figures.dalm2024.cifar10 import compute_dalm_cifar10
-
-        results = compute_dalm_cifar10(quick=True, progress=False)
-        assert not any(m.split(".")[0] == "matplotlib" for m in sys.modules)
-        print(json.dumps({"summary": results.summary, "arrays": sorted(results.arrays), "quick": results.metadata["quick"]}))
-        """
-    )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+    report = compute_without_matplotlib("bioplastic.figures.dalm2024.cifar10", "compute_dalm_cifar10", timeout=300)
     assert report["quick"] is True and "variants" in report["arrays"] and "danp_test_accuracy" in report["arrays"]
     assert set(report["summary"]) == {f"{v}_{key}" for v in VARIANTS for key in ("test_accuracy", "learning_rate")}

@@ -1,10 +1,10 @@
 """Quick modes of the Kunin et al. (2020) figures: they are registered, run, write their results and PNG, and redraw."""
 
 import json
-import os
 
 import numpy as np
 import pytest
+from conftest import data_dir_or_skip
 
 from bioplastic.figures import FIGURES, available_figures, replot, run_figure
 from bioplastic.figures.kunin2020.shared import RULE_LABELS, feedback_angles, make_rule
@@ -13,8 +13,7 @@ NAMES = ["kunin_cifar10", "kunin_mnist", "kunin_noise", "kunin_transfer"]
 
 
 def _needs_data():
-    if not os.environ.get("BIOPLASTIC_DATA_DIR"):
-        pytest.skip("BIOPLASTIC_DATA_DIR not set: the MNIST and CIFAR-10 figures need the real data")
+    data_dir_or_skip()  # the MNIST and CIFAR-10 figures need the real data
 
 
 def test_figures_are_registered():

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
+from conftest import compute_without_matplotlib
 
 from bioplastic import History
 from bioplastic.figures import FIGURES, FigureResults, available_figures, replot, run_figure
@@ -178,26 +176,7 @@ def test_draw_works_from_loaded_results(quick_runs):
 
 
 def test_compute_does_not_import_matplotlib(tmp_path):
-    script = textwrap.dedent(
-        """
-        import json, sys
-
-        class NoMatplotlib:
-            def find_spec(self, name, path=None, target=None):
-                if name == "matplotlib" or name.startswith("matplotlib."):
-                    raise ImportError(f"compute imported {name}")
-
-        sys.meta_path.insert(0, NoMatplotlib())
-        from bioplastic.figures.hiratani2022.instability import compute_fig3c
-
-        results = compute_fig3c(quick=True, progress=False, out_dir=sys.argv[1])
-        assert not any(m.split(".")[0] == "matplotlib" for m in sys.modules)
-        print(json.dumps({"summary": results.summary, "arrays": sorted(results.arrays)}))
-        """
-    )
-    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+    report = compute_without_matplotlib("bioplastic.figures.hiratani2022.instability", "compute_fig3c", out_dir=tmp_path, timeout=120)
     assert report["summary"]["rise_np_1"] > 3
     assert {"steps", "sim_mean_np_1", "theory_sgd_0.5", "sim_runs_sgd_1"} <= set(report["arrays"])
     assert (tmp_path / "fig3c_sim_np.json").exists() and not (tmp_path / "fig3c.png").exists()

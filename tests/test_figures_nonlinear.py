@@ -6,13 +6,12 @@ Also runs benchmarks/sarcos_ensemble.py in --quick mode (timings are not asserte
 import json
 import os
 import runpy
-import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import compute_without_matplotlib
 
 from bioplastic.figures import FIGURES, available_figures, replot, run_figure
 
@@ -117,26 +116,7 @@ def test_quick_figure(name, tmp_path):
 
 def test_compute_does_not_import_matplotlib(tmp_path):
     _needs_data()
-    script = textwrap.dedent(
-        """
-        import json, sys
-
-        class NoMatplotlib:
-            def find_spec(self, name, path=None, target=None):
-                if name == "matplotlib" or name.startswith("matplotlib."):
-                    raise ImportError(f"compute imported {name}")
-
-        sys.meta_path.insert(0, NoMatplotlib())
-        from bioplastic.figures.hiratani2022.sarcos import compute_fig4a
-
-        results = compute_fig4a(quick=True, progress=False)
-        assert not any(m.split(".")[0] == "matplotlib" for m in sys.modules)
-        print(json.dumps({"summary": results.summary, "arrays": sorted(results.arrays), "quick": results.metadata["quick"]}))
-        """
-    )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+    report = compute_without_matplotlib("bioplastic.figures.hiratani2022.sarcos", "compute_fig4a", timeout=120)
     assert report["arrays"] == ["mean", "rules", "sem", "widths"] and report["quick"] is True
     _check_fig4a(report["summary"])
 

@@ -25,7 +25,6 @@ one), :func:`train_run` trains with a checkpoint so that a rerun resumes.
 from __future__ import annotations
 
 import functools
-import os
 import warnings
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from ...plasticity import ActivityNodePerturbation, Backprop, IterativeNodePertu
 from ...training import train
 from ...training.callbacks import Callback
 from .. import FigureResults
+from .._data import figure_data_dir, mnist_subset
 
 __all__ = [
     "BATCH_SIZE",
@@ -149,22 +149,9 @@ def learning_rate(variant, quick):
     return 1e-4
 
 
-def _data_dir():
-    return os.environ.get("BIOPLASTIC_DATA_DIR") or None
-
-
-@functools.lru_cache(maxsize=2)
-def _cached_mnist(quick, data_dir):
-    from ...tasks.mnist import MnistTask
-
-    if quick:
-        return MnistTask(data_dir, n_train=5000, n_test=1000, eval_train_size=1000)
-    return MnistTask(data_dir, eval_train_size=10000)
-
-
 def mnist_task(quick):
     """MNIST: its first 5,000 training and 1,000 test images (quick), or all of it."""
-    return _cached_mnist(bool(quick), _data_dir())
+    return mnist_subset(5000, 1000, eval_train_size=1000) if quick else mnist_subset(eval_train_size=10000)
 
 
 @functools.lru_cache(maxsize=2)
@@ -186,7 +173,7 @@ def _cached_cifar(quick, data_dir):
 
 def cifar_task(quick):
     """CIFAR-10 from the local tarball, flattened and centred: quick, the first 2,000 / 500 images 2x2-pooled (768 inputs); else all."""
-    return _cached_cifar(bool(quick), _data_dir())
+    return _cached_cifar(bool(quick), figure_data_dir())
 
 
 class InputCorrelation(Callback):

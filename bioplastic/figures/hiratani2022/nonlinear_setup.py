@@ -31,7 +31,6 @@ command is run again.
 from __future__ import annotations
 
 import functools
-import os
 import warnings
 from pathlib import Path
 
@@ -42,6 +41,7 @@ from ...models import mlp
 from ...plasticity import Backprop, NodePerturbation, Reinforce
 from ...training import search_minimum_training_time, train
 from .. import FigureResults
+from .._data import figure_data_dir, mnist_subset
 
 __all__ = ["RULE_COLORS", "RULE_LABELS", "SIGMA", "mnist_rules", "mnist_task", "sarcos_rules", "sarcos_task"]
 
@@ -63,7 +63,7 @@ def _cached_sarcos(split, standardize, data_dir):
 
 def sarcos_task(quick, *, standardize=None):
     """The SARCOS task of a quick (test file only) or full (paper split, else test file with a warning) run."""
-    data_dir = os.environ.get("BIOPLASTIC_DATA_DIR") or None
+    data_dir = figure_data_dir()
     if quick:
         return _cached_sarcos("test_file_only", standardize, data_dir)
     try:
@@ -77,18 +77,9 @@ def sarcos_task(quick, *, standardize=None):
         return _cached_sarcos("test_file_only", standardize, data_dir)
 
 
-@functools.lru_cache(maxsize=2)
-def _cached_mnist(quick, data_dir):
-    from ...tasks.mnist import MnistTask
-
-    if quick:
-        return MnistTask(data_dir, n_train=10000, n_test=2000, eval_train_size=1000)
-    return MnistTask(data_dir, eval_train_size=10000)
-
-
 def mnist_task(quick):
     """The MNIST task of a quick (first 10,000 training and 2,000 test images) or full run."""
-    return _cached_mnist(bool(quick), os.environ.get("BIOPLASTIC_DATA_DIR") or None)
+    return mnist_subset(10000, 2000, eval_train_size=1000) if quick else mnist_subset(eval_train_size=10000)
 
 
 def sarcos_rules():

@@ -22,7 +22,6 @@ from the run's checkpoint (weights and rule state), see
 from __future__ import annotations
 
 import functools
-import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -45,6 +44,7 @@ from ...plasticity import (
 )
 from ...training import train
 from .. import FigureResults
+from .._data import figure_data_dir, mnist_subset
 
 __all__ = [
     "DEFAULT_COEFFICIENTS",
@@ -112,22 +112,9 @@ def make_rule(name, **coefficients):
     return _CLASSES[name](**kwargs)
 
 
-def _data_dir():
-    return os.environ.get("BIOPLASTIC_DATA_DIR") or None
-
-
-@functools.lru_cache(maxsize=2)
-def _cached_mnist(quick, data_dir):
-    from ...tasks.mnist import MnistTask
-
-    if quick:
-        return MnistTask(data_dir, n_train=2000, n_test=1000, eval_train_size=1000)
-    return MnistTask(data_dir, eval_train_size=10000)
-
-
 def mnist_task(quick):
     """MNIST: its first 2,000 training and 1,000 test images (quick), or all of it."""
-    return _cached_mnist(bool(quick), _data_dir())
+    return mnist_subset(2000, 1000, eval_train_size=1000) if quick else mnist_subset(eval_train_size=10000)
 
 
 @functools.lru_cache(maxsize=2)
@@ -146,7 +133,7 @@ def _cached_cifar(quick, data_dir):
 
 def cifar_task(quick):
     """CIFAR-10 from the local tarball, flattened and centred: the first 1,000 training / 500 test images (quick), or all."""
-    return _cached_cifar(bool(quick), _data_dir())
+    return _cached_cifar(bool(quick), figure_data_dir())
 
 
 def network_for(task, depth, width=WIDTH):

@@ -1,0 +1,32 @@
+"""The data sets the studies' figures read: MNIST subsets, from ``BIOPLASTIC_DATA_DIR`` or a download."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+__all__ = ["figure_data_dir", "mnist_subset"]
+
+
+def figure_data_dir():
+    """``BIOPLASTIC_DATA_DIR`` when set (resolved where the loaders read it), else ``None`` (download when called)."""
+    return os.environ.get("BIOPLASTIC_DATA_DIR") or None
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_mnist(n_train, n_test, eval_train_size, data_dir):
+    from ..tasks.mnist import MnistTask
+
+    return MnistTask(data_dir, n_train=n_train, n_test=n_test, eval_train_size=eval_train_size)
+
+
+def mnist_subset(n_train=None, n_test=None, *, eval_train_size):
+    """MNIST with its first ``n_train`` training and ``n_test`` test images (``None``: all), loaded once per process.
+
+    Parameters
+    ----------
+    n_train, n_test : int or None
+    eval_train_size : int
+        Training images the evaluations use (see :class:`~bioplastic.tasks.MnistTask`).
+    """
+    return _cached_mnist(n_train, n_test, eval_train_size, figure_data_dir())
