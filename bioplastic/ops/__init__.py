@@ -3,13 +3,25 @@
 Pure functions over arrays whose leading axis is the ensemble member: forward
 passes and evaluation (:mod:`.passes`), perturbation propagation
 (:mod:`.perturbation`), errors carried back through a pathway
-(:mod:`.backprop`), sums of outer products as GEMMs (:mod:`.outer`), noise
+(:mod:`.backprop`), sums of outer products as GEMMs (:mod:`.outer`),
+convolution and pooling by im2col + GEMM (:mod:`.convolution`), noise
 drawing (:mod:`.noise`) and reusable scratch arrays (:mod:`.workspace`). They
 know no rule, engine, task, training loop or plot; the descriptions
 (plasticity rules, neuromodulation, homeostasis) and the engines call them.
 """
 
 from .backprop import backprop_deltas, direct_feedback_deltas
+from .convolution import (
+    avg_pool2d,
+    avg_pool2d_backward,
+    conv2d,
+    conv2d_input_gradient,
+    conv2d_weight_update,
+    conv_output_shape,
+    im2col,
+    max_pool2d,
+    max_pool2d_backward,
+)
 from .noise import NOISE_TYPES, draw_noise
 from .outer import deltas_to_updates, outer_sum, outer_sum_transposed
 from .passes import Activity, affine, decorrelate, forward, predict
@@ -22,13 +34,22 @@ __all__ = [
     "Activity",
     "Workspace",
     "affine",
+    "avg_pool2d",
+    "avg_pool2d_backward",
     "backprop_deltas",
+    "conv2d",
+    "conv2d_input_gradient",
+    "conv2d_weight_update",
+    "conv_output_shape",
     "covariance_participation_ratio",
     "decorrelate",
     "deltas_to_updates",
     "direct_feedback_deltas",
     "draw_noise",
     "forward",
+    "im2col",
+    "max_pool2d",
+    "max_pool2d_backward",
     "outer_sum",
     "outer_sum_transposed",
     "perturbation_change",

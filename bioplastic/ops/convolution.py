@@ -1,0 +1,595 @@
+"""Convolutional populations with the ensemble axis: im2col + GEMM, its transposes, and pooling.
+
+Feature maps have shape ``(n_members, batch, channels, height, width)``, or
+``(batch, channels, height, width)`` when all members share them (the
+stimulus); kernels ``(n_members, out_channels, in_channels, kh, kw)``; biases
+``(n_members, out_channels)``. ``stride`` and ``padding`` are an integer or a
+pair ``(along height, along width)``; padding adds zeros on both sides. The
+output size is ``(height + 2 padding - kh) // stride + 1`` (rows and columns
+that a last, incomplete step would need are left out).
+
+A convolution is one matrix product per member between the kernels, flattened
+to ``(out_channels, in_channels kh kw)``, and the patches of the input
+(:func:`im2col`), ``(batch out_h out_w, in_channels kh kw)``; when all members
+share the input, the stacked kernels of every member make it a single GEMM.
+No per-sample or per-position Python loop is run anywhere: the scatter of the
+transposed operations and the pooling loop over the ``kh kw`` kernel offsets
+only, each offset one vectorised pass over all members, samples and positions.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .workspace import scratch, shared_member
+
+__all__ = [
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "conv2d",
+    "conv2d_input_gradient",
+    "conv2d_weight_update",
+    "conv_output_shape",
+    "im2col",
+    "max_pool2d",
+    "max_pool2d_backward",
+]
+
+
+# ----------------------------------------------------------------------------- geometry
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _pair(value, name, minimum):
+    """``value`` (an integer or a pair of integers) as a pair of ints, each at least ``minimum``."""
+    if _is_int(value):
+        pair = (int(value), int(value))
+    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_int(v) for v in value):
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise TypeError(f"{name} should be an integer or a pair of integers (along height, along width), got {value!r}")
+    if min(pair) < minimum:
+        raise ValueError(f"{name} should be at least {minimum}, got {value!r}")
+    return pair
+
+
+def _geometry(height, width, kernel_size, stride, padding):
+    """Kernel, stride and padding as pairs and the output size; see :func:`conv_output_shape`."""
+    for value, name in ((height, "height"), (width, "width")):
+        if not _is_int(value):
+            raise TypeError(f"{name} should be an integer >= 1, got {value!r}")
+        if value < 1:
+            raise ValueError(f"{name} should be at least 1, got {value!r}")
+    kernel = _pair(kernel_size, "kernel_size", 1)
+    stride_ = _pair(stride, "stride", 1)
+    padding_ = _pair(padding, "padding", 0)
+    padded = (int(height) + 2 * padding_[0], int(width) + 2 * padding_[1])
+    if kernel[0] > padded[0] or kernel[1] > padded[1]:
+        raise ValueError(f"kernel_size {kernel_size!r} ({kernel[0]}x{kernel[1]}) is larger than the padded image "
+                         f"({padded[0]}x{padded[1]}: {height}x{width} with padding {padding!r})")
+    output = ((padded[0] - kernel[0]) // stride_[0] + 1, (padded[1] - kernel[1]) // stride_[1] + 1)
+    return kernel, stride_, padding_, output
+
+
+def conv_output_shape(height, width, kernel_size, stride, padding):
+    """Height and width of the output of a convolution (or pooling) over a ``height x width`` image.
+
+    Parameters
+    ----------
+    height, width : int
+        Size of the input image, at least 1.
+    kernel_size : int or (int, int)
+        ``kh`` and ``kw``, at least 1; they must fit in the padded image.
+    stride : int or (int, int)
+        Step between neighbouring positions, at least 1.
+    padding : int or (int, int)
+        Zeros added on both sides along height and along width, at least 0.
+
+    Returns
+    -------
+    (int, int)
+        ``out_h = (height + 2 ph - kh) // sh + 1`` and
+        ``out_w = (width + 2 pw - kw) // sw + 1``.
+
+    Raises
+    ------
+    TypeError
+        Where a size is not an integer (or a pair of integers).
+    ValueError
+        Where a size is out of range, or the kernel is larger than the padded image.
+    """
+    return _geometry(height, width, kernel_size, stride, padding)[3]
+
+
+def _offset_slices(i, j, stride, output):
+    """The rows and columns of the (padded) image that kernel offset ``(i, j)`` meets at all output positions."""
+    return (slice(i, i + stride[0] * (output[0] - 1) + 1, stride[0]),
+            slice(j, j + stride[1] * (output[1] - 1) + 1, stride[1]))
+
+
+def _scratch(workspace, tag, shape, dtype):
+    # the shape is part of the name: layers of other sizes get arrays of their own rather than
+    # reallocating one array back and forth
+    shape = tuple(int(s) for s in shape)
+    return scratch(workspace, (tag, shape), shape, dtype)
+
+
+def _check_feature_maps(x, name):
+    if x.ndim not in (4, 5):
+        raise ValueError(f"{name} should have shape (batch, channels, height, width) or "
+                         f"(n_members, batch, channels, height, width), got shape {x.shape}")
+
+
+def _check_kernels(kernels, name="kernels"):
+    if kernels.ndim != 5:
+        raise ValueError(f"{name} should have shape (n_members, out_channels, in_channels, kh, kw), got shape {kernels.shape}")
+    return kernels.shape
+
+
+def _check_delta(delta):
+    if delta.ndim != 5:
+        raise ValueError(f"delta should have shape (n_members, batch, out_channels, out_h, out_w), got shape {delta.shape}")
+    return delta.shape
+
+
+def _check_output_size(delta_shape, geometry, height, width, kernel_size, stride, padding):
+    if tuple(delta_shape[-2:]) != geometry[3]:
+        raise ValueError(f"delta has output size {delta_shape[-2]}x{delta_shape[-1]}, but a {height}x{width} input with "
+                         f"kernel_size {kernel_size!r}, stride {stride!r} and padding {padding!r} gives "
+                         f"{geometry[3][0]}x{geometry[3][1]}")
+
+
+def _input_size(input_shape, leading, name="input_shape"):
+    """``(height, width)`` from ``input_shape``: the pair itself, or a whole shape whose leading entries are one of ``leading``."""
+    try:
+        shape = tuple(input_shape)
+    except TypeError:
+        shape = ()
+    if not all(_is_int(s) for s in shape) or not (len(shape) == 2 or (len(shape) > 2 and shape[:-2] in leading)):
+        expected = " or ".join("(" + ", ".join([*map(str, lead), "height", "width"]) + ")" for lead in leading)
+        raise ValueError(f"{name} should be (height, width) or {expected}, got {input_shape!r}")
+    return int(shape[-2]), int(shape[-1])
+
+
+# ----------------------------------------------------------------------------- patches
+def _patches_into(x, geometry, out, workspace):
+    """Write the patches of ``x`` into ``out`` of shape ``(..., batch * out_h * out_w, in_channels * kh * kw)``.
+
+    ``out`` is C-contiguous or the transpose (last two axes) of a C-contiguous
+    ``(..., in_channels * kh * kw, batch * out_h * out_w)`` array; the latter
+    copies whole image rows and is the faster to fill.
+    """
+    (kh, kw), stride, (ph, pw), (oh, ow) = geometry
+    *lead, batch, channels, height, width = x.shape
+    lead = tuple(lead)
+    if ph or pw:
+        padded = _scratch(workspace, "conv_padded", (*lead, batch, channels, height + 2 * ph, width + 2 * pw), out.dtype)
+        # zero the border only: the inside is overwritten
+        padded[..., :ph, :] = 0
+        padded[..., ph + height:, :] = 0
+        padded[..., ph:ph + height, :pw] = 0
+        padded[..., ph:ph + height, pw + width:] = 0
+        padded[..., ph:ph + height, pw:pw + width] = x
+        x = padded
+    # (..., batch, channels, out_h, out_w, kh, kw): a strided view, no copy
+    windows = sliding_window_view(x, (kh, kw), axis=(-2, -1))[..., ::stride[0], ::stride[1], :, :][..., :oh, :ow, :, :]
+    n = len(lead)
+    b, c, y, z, i, j = range(n, n + 6)
+    transposed = out.swapaxes(-1, -2)
+    if transposed.flags.c_contiguous:
+        target = transposed.reshape(*lead, channels, kh, kw, batch, oh, ow)
+        np.copyto(target, windows.transpose(*range(n), c, i, j, b, y, z))
+    elif out.flags.c_contiguous:
+        target = out.reshape(*lead, batch, oh, ow, channels, kh, kw)
+        np.copyto(target, windows.transpose(*range(n), b, y, z, c, i, j))
+    else:
+        raise ValueError("out should be C-contiguous or the transpose (of its last two axes) of a C-contiguous array")
+    return out
+
+
+def _patches(x, geometry, dtype, workspace):
+    """The patches of ``x`` in the fast layout, from ``workspace`` where there is one."""
+    (kh, kw), _, _, (oh, ow) = geometry
+    *lead, batch, channels, _, _ = x.shape
+    store = _scratch(workspace, "conv_patches", (*lead, channels * kh * kw, batch * oh * ow), dtype)
+    return _patches_into(x, geometry, store.swapaxes(-1, -2), workspace)
+
+
+def im2col(x, kernel_size, stride, padding, *, out=None):
+    """The patches a kernel meets, as the rows of a matrix.
+
+    Row ``(b, p, q)`` (sample ``b``, output position ``(p, q)``, in this
+    order) holds the ``in_channels x kh x kw`` values of the zero-padded input
+    under the kernel placed at rows ``p sh .. p sh + kh - 1`` and columns
+    ``q sw .. q sw + kw - 1``, flattened as the kernels are
+    (``kernels.reshape(n_members, out_channels, -1)``): a convolution is the
+    product of this matrix with the flattened kernels.
+
+    Parameters
+    ----------
+    x : ndarray of shape (batch, in_channels, height, width) or (n_members, batch, in_channels, height, width)
+    kernel_size : int or (int, int)
+    stride : int or (int, int)
+    padding : int or (int, int)
+    out : ndarray of shape (..., batch * out_h * out_w, in_channels * kh * kw), optional
+        C-contiguous, or the transpose (of its last two axes) of a C-contiguous
+        ``(..., in_channels * kh * kw, batch * out_h * out_w)`` array, the
+        layout returned without ``out``.
+
+    Returns
+    -------
+    ndarray of shape (batch * out_h * out_w, in_channels * kh * kw) or (n_members, batch * out_h * out_w, in_channels * kh * kw)
+        Each member's matrix is stored column by column (it is the transpose
+        of a C-contiguous array): filling that layout copies whole image rows
+        and is several times faster than the row-major one, and
+        :func:`numpy.matmul` hands either to BLAS without a copy.
+
+    Notes
+    -----
+    The patches are copied from a strided view of the padded input
+    (:func:`numpy.lib.stride_tricks.sliding_window_view`) in one pass; no
+    Python loop runs over positions.
+    """
+    x = np.asarray(x)
+    _check_feature_maps(x, "x")
+    geometry = _geometry(x.shape[-2], x.shape[-1], kernel_size, stride, padding)
+    (kh, kw), _, _, (oh, ow) = geometry
+    *lead, batch, channels, _, _ = x.shape
+    shape = (*lead, batch * oh * ow, channels * kh * kw)
+    if out is None:
+        out = np.empty((*lead, channels * kh * kw, batch * oh * ow), dtype=x.dtype).swapaxes(-1, -2)
+    elif out.shape != shape:
+        raise ValueError(f"out should have shape {shape}, got {out.shape}")
+    return _patches_into(x, geometry, out, None)
+
+
+# ----------------------------------------------------------------------------- convolution
+def conv2d(x, kernels, bias=None, *, stride=1, padding=0, workspace=None, out=None):
+    """Summed input ``h = kernels * x + bias`` of a convolutional population, every member.
+
+    ``h[e, b, o, p, q] = bias[e, o] + sum_{c, i, j} kernels[e, o, c, i, j] x_pad[e, b, c, p sh + i, q sw + j]``
+    (a cross-correlation, as in the deep-learning libraries).
+
+    Parameters
+    ----------
+    x : ndarray of shape (batch, in_channels, height, width) or (n_members, batch, in_channels, height, width)
+        A 4-D ``x`` (or a broadcast view of one) is shared by all members:
+        its patches are built once and multiplied by every member's kernels
+        in one GEMM, ``(batch out_h out_w, in_channels kh kw) x
+        (in_channels kh kw, n_members out_channels)``; otherwise one GEMM per
+        member.
+    kernels : ndarray of shape (n_members, out_channels, in_channels, kh, kw)
+    bias : ndarray of shape (n_members, out_channels), optional
+    stride : int or (int, int), default 1
+    padding : int or (int, int), default 0
+    workspace : Workspace, optional
+        Where the padded input, the patches and the GEMM's result are kept
+        between calls (under names that include their shapes).
+    out : ndarray of shape (n_members, batch, out_channels, out_h, out_w), optional
+        Where to write the result.
+
+    Returns
+    -------
+    ndarray of shape (n_members, batch, out_channels, out_h, out_w)
+        Of dtype ``numpy.result_type(x, kernels, bias)``.
+    """
+    x, kernels = np.asarray(x), np.asarray(kernels)
+    _check_feature_maps(x, "x")
+    n_members, out_channels, in_channels, kh, kw = _check_kernels(kernels)
+    if x.ndim == 5 and x.shape[0] != n_members:
+        raise ValueError(f"x has {x.shape[0]} members, kernels {n_members}")
+    if x.shape[-3] != in_channels:
+        raise ValueError(f"x has {x.shape[-3]} channels, but the kernels expect in_channels = {in_channels}")
+    if bias is not None:
+        bias = np.asarray(bias)
+        if bias.shape != (n_members, out_channels):
+            raise ValueError(f"bias should have shape (n_members, out_channels) = {(n_members, out_channels)}, got {bias.shape}")
+    geometry = _geometry(x.shape[-2], x.shape[-1], (kh, kw), stride, padding)
+    oh, ow = geometry[3]
+    if x.ndim == 5 and shared_member(x) is not None:  # a broadcast view of one input: treated as shared
+        x = shared_member(x)
+    batch = x.shape[-4]
+    n_cols, n_rows = in_channels * kh * kw, batch * oh * ow
+    dtype = np.result_type(x, kernels) if bias is None else np.result_type(x, kernels, bias)
+    patches = _patches(x, geometry, dtype, workspace).swapaxes(-1, -2)  # (..., n_cols, n_rows), C-contiguous
+    flat = kernels.reshape(n_members, out_channels, n_cols)
+    h = _scratch(workspace, "conv_h", (n_members, out_channels, n_rows), dtype)
+    if x.ndim == 4:  # all members' kernels stacked: one GEMM for the ensemble
+        np.matmul(flat.reshape(n_members * out_channels, n_cols), patches, out=h.reshape(n_members * out_channels, n_rows))
+    else:
+        np.matmul(flat, patches, out=h)
+    h = h.reshape(n_members, out_channels, batch, oh, ow).transpose(0, 2, 1, 3, 4)  # a view; the copy below reads whole rows
+    shape = (n_members, batch, out_channels, oh, ow)
+    if out is None:
+        out = np.empty(shape, dtype=dtype)
+    elif out.shape != shape:
+        raise ValueError(f"out should have shape (n_members, batch, out_channels, out_h, out_w) = {shape}, got {out.shape}")
+    if bias is None:
+        np.copyto(out, h)
+    else:
+        np.add(h, bias[:, None, :, None, None], out=out)
+    return out
+
+
+def _members_first_delta(delta, dtype, workspace, coefficient=None):
+    """``delta`` as ``(n_members, out_channels, batch, out_h, out_w)`` (times ``coefficient`` per sample), C-contiguous."""
+    n_members, batch, out_channels, oh, ow = delta.shape
+    delta_t = _scratch(workspace, "conv_delta_t", (n_members, out_channels, batch, oh, ow), dtype)
+    if coefficient is None:
+        np.copyto(delta_t, delta.transpose(0, 2, 1, 3, 4))
+    else:
+        np.multiply(delta.transpose(0, 2, 1, 3, 4), coefficient[:, None, :, None, None], out=delta_t)
+    return delta_t
+
+
+def conv2d_input_gradient(delta, kernels, input_shape, *, stride, padding, workspace=None, out=None):
+    """The transposed convolution: ``dL/dh`` of the output carried back to ``dL/dx`` of the input.
+
+    ``dx[e, b, c, y, z] = sum_{o, p, q, i, j : p sh + i - ph = y, q sw + j - pw = z} kernels[e, o, c, i, j] delta[e, b, o, p, q]``,
+    the adjoint of :func:`conv2d` with respect to its input. ``kernels`` may
+    be the forward kernels (backpropagation) or any other array of their
+    shape, such as a feedback kernel ``B`` of the feedback-alignment family,
+    whose errors travel by the transposed convolution with ``B``.
+
+    Parameters
+    ----------
+    delta : ndarray of shape (n_members, batch, out_channels, out_h, out_w)
+        ``dL/dh`` of the convolution's output.
+    kernels : ndarray of shape (n_members, out_channels, in_channels, kh, kw)
+        The forward kernels or a feedback kernel of the same shape.
+    input_shape : tuple of int
+        ``(height, width)`` of the input, or its whole shape,
+        ``(batch, in_channels, height, width)`` or
+        ``(n_members, batch, in_channels, height, width)`` (the other entries
+        are checked). Needed because a stride can leave the last rows and
+        columns of the input out of every patch (their gradient is zero).
+    stride : int or (int, int)
+    padding : int or (int, int)
+    workspace : Workspace, optional
+    out : ndarray of shape (n_members, batch, in_channels, height, width), optional
+
+    Returns
+    -------
+    ndarray of shape (n_members, batch, in_channels, height, width)
+
+    Notes
+    -----
+    One GEMM per member, ``(in_channels kh kw, out_channels) x (out_channels,
+    batch out_h out_w)``, gives every patch's share; col2im then adds the
+    patches back onto the (padded) image with one vectorised, strided add per
+    kernel offset ``(i, j)`` (``kh kw`` passes, none per position or sample).
+    """
+    delta, kernels = np.asarray(delta), np.asarray(kernels)
+    n_members, batch, out_channels, oh, ow = _check_delta(delta)
+    kernel_members, kernel_out, in_channels, kh, kw = _check_kernels(kernels)
+    if (kernel_members, kernel_out) != (n_members, out_channels):
+        raise ValueError(f"kernels have {kernel_members} members and {kernel_out} output channels, "
+                         f"delta {n_members} members and {out_channels} output channels")
+    height, width = _input_size(input_shape, [(n_members, batch, in_channels), (batch, in_channels)])
+    geometry = _geometry(height, width, (kh, kw), stride, padding)
+    _check_output_size(delta.shape, geometry, height, width, (kh, kw), stride, padding)
+    _, stride_, (ph, pw), output = geometry
+    dtype = np.result_type(delta, kernels)
+    delta_t = _members_first_delta(delta, dtype, workspace)
+    n_cols, n_rows = in_channels * kh * kw, batch * oh * ow
+    cols = _scratch(workspace, "conv_cols", (n_members, n_cols, n_rows), dtype)
+    # kernels^T as a transposed view: BLAS reads it in place
+    np.matmul(kernels.reshape(n_members, out_channels, n_cols).transpose(0, 2, 1), delta_t.reshape(n_members, out_channels, n_rows), out=cols)
+    cols = cols.reshape(n_members, in_channels, kh, kw, batch, oh, ow)
+    shape = (n_members, batch, in_channels, height, width)
+    if out is None:
+        out = np.empty(shape, dtype=dtype)
+    elif out.shape != shape:
+        raise ValueError(f"out should have shape (n_members, batch, in_channels, height, width) = {shape}, got {out.shape}")
+    # accumulated in the (member, channel, sample) order of the GEMM's result, so that every add
+    # reads and writes whole rows; one transposing copy at the end
+    image = _scratch(workspace, "conv_image", (n_members, in_channels, batch, height + 2 * ph, width + 2 * pw), dtype)
+    image[...] = 0
+    for i in range(kh):
+        for j in range(kw):
+            rows, columns = _offset_slices(i, j, stride_, output)
+            target = image[..., rows, columns]
+            target += cols[:, :, i, j]
+    np.copyto(out, image[..., ph:ph + height, pw:pw + width].transpose(0, 2, 1, 3, 4))
+    return out
+
+
+def conv2d_weight_update(delta, x, kernel_size, *, stride, padding, coefficient=None, workspace=None):
+    """Kernel and bias changes ``sum_{b, p, q} c_b delta[b, :, p, q] patch[b, p, q]^T`` of every member.
+
+    With ``delta = dL/dh`` (and no ``coefficient``) these are the gradients
+    of the loss with respect to the kernels and biases of :func:`conv2d`.
+    Like :func:`~bioplastic.ops.outer_sum`, the sum over samples and
+    positions is one GEMM per member, ``(out_channels, batch out_h out_w) x
+    (batch out_h out_w, in_channels kh kw)``; a shared input (4-D, or a
+    broadcast view of one) makes it a single GEMM for all members.
+
+    Parameters
+    ----------
+    delta : ndarray of shape (n_members, batch, out_channels, out_h, out_w)
+        The postsynaptic factor (``dL/dh``, or a rule's estimate of it).
+    x : ndarray of shape (batch, in_channels, height, width) or (n_members, batch, in_channels, height, width)
+        The presynaptic rates the convolution received.
+    kernel_size : int or (int, int)
+    stride : int or (int, int)
+    padding : int or (int, int)
+    coefficient : array_like broadcasting to (n_members, batch), optional
+        A per-sample factor ``c_b`` multiplied in (node perturbation's
+        neuromodulator); none: ``c_b = 1``.
+    workspace : Workspace, optional
+
+    Returns
+    -------
+    weight_change : ndarray of shape (n_members, out_channels, in_channels, kh, kw)
+    bias_change : ndarray of shape (n_members, out_channels)
+        ``sum_{b, p, q} c_b delta[e, b, o, p, q]``.
+    """
+    delta, x = np.asarray(delta), np.asarray(x)
+    n_members, batch, out_channels, oh, ow = _check_delta(delta)
+    _check_feature_maps(x, "x")
+    if x.shape[-4] != batch or (x.ndim == 5 and x.shape[0] != n_members):
+        expected = f"({n_members}, {batch}, channels, height, width) or ({batch}, channels, height, width)"
+        raise ValueError(f"x should have shape {expected} to match delta {delta.shape}, got {x.shape}")
+    height, width = x.shape[-2:]
+    geometry = _geometry(height, width, kernel_size, stride, padding)
+    _check_output_size(delta.shape, geometry, height, width, kernel_size, stride, padding)
+    (kh, kw), _, _, _ = geometry
+    arrays = [delta, x]
+    if coefficient is not None:
+        coefficient = np.asarray(coefficient)
+        try:
+            coefficient = np.broadcast_to(coefficient, (n_members, batch))
+        except ValueError:
+            raise ValueError(f"coefficient should broadcast to (n_members, batch) = {(n_members, batch)}, got shape {coefficient.shape}") from None
+        arrays.append(coefficient)
+    dtype = np.result_type(*arrays)
+    if x.ndim == 5 and shared_member(x) is not None:  # a broadcast view of one input: treated as shared
+        x = shared_member(x)
+    in_channels = x.shape[-3]
+    n_rows = batch * oh * ow
+    delta_t = _members_first_delta(delta, dtype, workspace, coefficient).reshape(n_members, out_channels, n_rows)
+    patches = _patches(x, geometry, dtype, workspace)  # (..., n_rows, in_channels * kh * kw)
+    if x.ndim == 4:  # one GEMM for the ensemble
+        weight_change = np.matmul(delta_t.reshape(n_members * out_channels, n_rows), patches)
+    else:
+        weight_change = np.matmul(delta_t, patches)
+    return weight_change.reshape(n_members, out_channels, in_channels, kh, kw), delta_t.sum(axis=2)
+
+
+# ----------------------------------------------------------------------------- pooling
+def _pool_geometry(shape, kernel_size, stride, name="x"):
+    if len(shape) < 2:
+        raise ValueError(f"{name} should have shape (..., height, width), got shape {tuple(shape)}")
+    return _geometry(shape[-2], shape[-1], kernel_size, kernel_size if stride is None else stride, 0)
+
+
+def _check_pool_gradient(grad, leading, output):
+    expected = (*leading, *output)
+    if grad.shape != expected:
+        raise ValueError(f"grad should have shape {expected} (the pooled output), got {grad.shape}")
+
+
+def avg_pool2d(x, kernel_size, *, stride=None):
+    """Average pooling over the last two axes: the mean of each ``kh x kw`` window.
+
+    Parameters
+    ----------
+    x : ndarray of shape (..., height, width)
+        Feature maps, e.g. (n_members, batch, channels, height, width).
+    kernel_size : int or (int, int)
+    stride : int or (int, int), optional
+        By default the kernel size (windows side by side).
+
+    Returns
+    -------
+    ndarray of shape (..., out_h, out_w)
+        ``out_h = (height - kh) // sh + 1`` (no padding); floating point
+        (integer inputs give float64).
+    """
+    x = np.asarray(x)
+    (kh, kw), stride_, _, output = _pool_geometry(x.shape, kernel_size, stride)
+    out = np.zeros((*x.shape[:-2], *output), dtype=np.result_type(x, 1.0))
+    for i in range(kh):
+        for j in range(kw):
+            out += x[(..., *_offset_slices(i, j, stride_, output))]
+    out /= kh * kw
+    return out
+
+
+def avg_pool2d_backward(grad, input_shape, kernel_size, *, stride=None):
+    """``dL/dx`` of :func:`avg_pool2d` from ``dL/d(output)``: each window's gradient spread evenly over it.
+
+    Parameters
+    ----------
+    grad : ndarray of shape (..., out_h, out_w)
+    input_shape : tuple of int
+        ``(height, width)`` of the input, or its whole shape ``(..., height, width)``.
+    kernel_size : int or (int, int)
+    stride : int or (int, int), optional
+        By default the kernel size.
+
+    Returns
+    -------
+    ndarray of shape (..., height, width)
+        Overlapping windows (stride smaller than the kernel) add up; rows and
+        columns in no window get zero.
+    """
+    grad = np.asarray(grad)
+    if grad.ndim < 2:
+        raise ValueError(f"grad should have shape (..., out_h, out_w), got shape {grad.shape}")
+    leading = grad.shape[:-2]
+    height, width = _input_size(input_shape, [leading])
+    (kh, kw), stride_, _, output = _pool_geometry((height, width), kernel_size, stride, "input_shape")
+    _check_pool_gradient(grad, leading, output)
+    share = grad / (kh * kw)
+    dx = np.zeros((*leading, height, width), dtype=share.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            dx[(..., *_offset_slices(i, j, stride_, output))] += share
+    return dx
+
+
+def max_pool2d(x, kernel_size, *, stride=None):
+    """Max pooling over the last two axes: the largest value of each ``kh x kw`` window.
+
+    Parameters
+    ----------
+    x : ndarray of shape (..., height, width)
+    kernel_size : int or (int, int)
+    stride : int or (int, int), optional
+        By default the kernel size.
+
+    Returns
+    -------
+    ndarray of shape (..., out_h, out_w)
+        ``out_h = (height - kh) // sh + 1`` (no padding); NaN where a window holds one.
+    """
+    x = np.asarray(x)
+    (kh, kw), stride_, _, output = _pool_geometry(x.shape, kernel_size, stride)
+    out = np.array(x[(..., *_offset_slices(0, 0, stride_, output))])
+    for i in range(kh):
+        for j in range(kw):
+            if i or j:
+                np.maximum(out, x[(..., *_offset_slices(i, j, stride_, output))], out=out)
+    return out
+
+
+def max_pool2d_backward(grad, x, kernel_size, *, stride=None):
+    """``dL/dx`` of :func:`max_pool2d`: each window's gradient routed to its largest input.
+
+    Ties within a window are broken by the first index: the gradient goes to
+    the first maximal entry in row-major order of the window (top-most row,
+    then left-most column), as :func:`numpy.argmax` over the flattened
+    window picks it; the other tied entries get nothing. Where windows
+    overlap, an entry that is the maximum of several windows gets the sum of
+    their gradients.
+
+    Parameters
+    ----------
+    grad : ndarray of shape (..., out_h, out_w)
+        ``dL/d(output)``.
+    x : ndarray of shape (..., height, width)
+        The input of the forward pass (the maxima are found again).
+    kernel_size : int or (int, int)
+    stride : int or (int, int), optional
+        By default the kernel size.
+
+    Returns
+    -------
+    ndarray of shape (..., height, width)
+    """
+    grad, x = np.asarray(grad), np.asarray(x)
+    (kh, kw), stride_, _, output = _pool_geometry(x.shape, kernel_size, stride)
+    _check_pool_gradient(grad, x.shape[:-2], output)
+    windows = sliding_window_view(x, (kh, kw), axis=(-2, -1))[..., ::stride_[0], ::stride_[1], :, :][..., :output[0], :output[1], :, :]
+    winner = windows.reshape(*windows.shape[:-2], kh * kw).argmax(axis=-1)  # first maximum in row-major order
+    dx = np.zeros(x.shape, dtype=np.result_type(grad, x, 1.0))
+    zero = np.zeros((), dtype=dx.dtype)
+    for index in range(kh * kw):
+        i, j = divmod(index, kw)
+        dx[(..., *_offset_slices(i, j, stride_, output))] += np.where(winner == index, grad, zero)
+    return dx
