@@ -24,13 +24,15 @@ def incoming_rms(weights):
 
     Parameters
     ----------
-    weights : ndarray of shape (n_members, n_post, n_pre)
+    weights : ndarray of shape (n_members, n_post, n_pre) or (n_members, out_channels, in_channels, kh, kw)
+        A convolutional projection's kernels: one RMS per output channel (its kernel).
 
     Returns
     -------
-    ndarray of shape (n_members, n_post)
+    ndarray of shape (n_members, n_post) or (n_members, out_channels)
     """
-    return np.sqrt(np.einsum("eij,eij->ei", weights, weights) / weights.shape[-1])
+    flat = weights.reshape(weights.shape[0], weights.shape[1], -1)
+    return np.sqrt(np.einsum("eij,eij->ei", flat, flat) / flat.shape[-1])
 
 
 class SynapticScaling(Parameterised):
@@ -84,5 +86,5 @@ class SynapticScaling(Parameterised):
             weights = state.weights[k]
             rms = incoming_rms(weights)
             factor = np.divide(target, rms, out=np.ones_like(rms), where=rms > 0)
-            weights *= factor[:, :, None]
+            weights *= factor.reshape(factor.shape + (1,) * (weights.ndim - 2))
 

@@ -14,7 +14,7 @@ from ._validation import check_positive
 from .decorrelation import LateralDecorrelation
 from .neurons import Population
 from .ops import Activity, forward
-from .synapses import Projection
+from .synapses import ConvProjection, Projection
 
 __all__ = ["Activity", "Network", "NetworkState"]
 
@@ -98,7 +98,7 @@ class NetworkState:
 
     def weight_norms(self):
         """Frobenius norm of every layer, ``ndarray of shape (n_members, n_layers)``."""
-        return np.stack([np.sqrt(np.einsum("eij,eij->e", w, w)) for w in self.weights], axis=1)
+        return np.stack([np.sqrt(np.einsum("ei,ei->e", v, v)) for v in (w.reshape(w.shape[0], -1) for w in self.weights)], axis=1)
 
     def arrays(self):
         """Return the state as a flat ``{name: array}`` mapping (for saving)."""
@@ -185,7 +185,11 @@ class Network:
             raise TypeError(f"decorrelation should be a LateralDecorrelation or None, got {decorrelation!r}")
         self.decorrelation = decorrelation
         if decorrelation is not None:
-            decorrelation.layer_mask(self)  # layer indices in range
+            for k, on in enumerate(decorrelation.layer_mask(self)):  # layer indices in range
+                if on and getattr(self.projections[k], "kind", "dense") == "conv":
+                    raise ValueError(f"lateral decorrelation of a convolutional projection's input (projection {k}, "
+                                     f"{self.projections[k]!r}) is not supported; decorrelate the all-to-all projections only, "
+                                     f"e.g. LateralDecorrelation(layers={[j for j, p in enumerate(self.projections) if p.kind != 'conv']})")
 
     def decorrelated_layers(self):
         """Which projections' inputs pass through a lateral decorrelation matrix; a list of bool."""
@@ -240,7 +244,7 @@ class Network:
             rngs = [make_rng(r) for r in rngs]
         # member-major draws: member e's weights depend on its own stream only
         weights = [np.empty((len(rngs), *proj.shape), dtype=dtype) for proj in self.projections]
-        biases = [np.zeros((len(rngs), proj.n_post), dtype=dtype) if proj.bias else None for proj in self.projections]
+        biases = [np.zeros((len(rngs), proj.n_biases), dtype=dtype) if proj.bias else None for proj in self.projections]
         for e, rng in enumerate(rngs):
             for k, proj in enumerate(self.projections):
                 weights[k][e] = proj.initial_weights(rng, dtype)
@@ -267,7 +271,8 @@ class Network:
     def from_description(cls, description):
         """Rebuild a network from :meth:`describe`'s output."""
         pops = [Population(p["n_neurons"], activation=p["activation"], noise=p["noise"], name=p.get("name")) for p in description["populations"]]
-        projs = [Projection(**p) for p in description["projections"]]
+        projs = [ConvProjection(**{k: v for k, v in p.items() if k != "kind"}) if p.get("kind") == "conv" else Projection(**p)
+                 for p in description["projections"]]
         decorrelation = None
         if description.get("decorrelation") is not None:
             params = dict(description["decorrelation"])

@@ -6,7 +6,7 @@ import numpy as np
 
 from ._validation import check_choice, check_positive, check_positive_int
 
-__all__ = ["INITIALISATIONS", "Projection", "he_std", "xavier_std"]
+__all__ = ["INITIALISATIONS", "ConvProjection", "Projection", "he_std", "xavier_std"]
 
 INITIALISATIONS = ("xavier_normal", "he_normal", "zeros")
 
@@ -62,6 +62,9 @@ class Projection:
         Whether learning rules may change these synapses.
     """
 
+    #: how the projection connects: ``"dense"`` (all to all) or ``"conv"`` (:class:`ConvProjection`)
+    kind = "dense"
+
     def __init__(self, n_pre, n_post, *, init="xavier_normal", init_scale=1.0, bias=True, plastic=True):
         self.n_pre = check_positive_int(n_pre, "Projection n_pre")
         self.n_post = check_positive_int(n_post, "Projection n_post")
@@ -78,6 +81,11 @@ class Projection:
     def shape(self):
         """``(n_post, n_pre)``."""
         return (self.n_post, self.n_pre)
+
+    @property
+    def n_biases(self):
+        """Number of biases (one per postsynaptic neuron; one per output channel for :class:`ConvProjection`)."""
+        return self.n_post
 
     def initial_weights(self, rng, dtype=np.float64):
         """Draw initial weights, ``ndarray of shape (n_post, n_pre)``, from ``rng``."""
@@ -102,3 +110,128 @@ class Projection:
 
     def __repr__(self):
         return f"Projection({self.n_pre} -> {self.n_post}, init={self.init!r}, init_scale={self.init_scale}, bias={self.bias})"
+
+
+def _int_pair(value, name, minimum):
+    """``value`` (an int or a pair of ints, each at least ``minimum``) as a pair."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else tuple(value) if isinstance(
+        value, (tuple, list)) else None
+    if pair is None or len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair):
+        raise TypeError(f"ConvProjection {name} should be an integer or a pair of integers, got {value!r}")
+    if min(pair) < minimum:
+        raise ValueError(f"ConvProjection {name} should be at least {minimum}, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+class ConvProjection(Projection):
+    r"""Convolutional synapses between two populations of feature maps (retinotopic, shared kernels).
+
+    The presynaptic population is ``in_shape = (channels, height, width)``
+    units (flattened channel-major, as everywhere in the package); each
+    postsynaptic unit ``(o, p, q)`` sums one ``kh x kw`` patch of every
+    input channel through the kernel of its channel ``o``,
+
+    .. math:: h_{o,p,q} = b_o + \sum_{c,i,j} W_{o,c,i,j}\, x_{c,\, p s_h + i - p_h,\, q s_w + j - p_w},
+
+    optionally averaged over ``pool x pool`` windows (average pooling,
+    stride ``pool``) before the bias: ``h = avgpool(W * x) + b``, still
+    linear in ``x`` and ``W``. Kernels are stored with shape
+    ``(out_channels, in_channels, kh, kw)`` (and a leading ensemble axis in
+    an engine); the bias is one per output channel.
+
+    Parameters
+    ----------
+    in_shape : (int, int, int)
+        ``(channels, height, width)`` of the presynaptic feature maps.
+    out_channels : int
+    kernel_size : int or (int, int)
+    stride : int or (int, int), default 1
+    padding : int or (int, int), default 0
+        Zeros around every input map.
+    pool : int, optional
+        Average pooling window (and stride) of the convolution's output.
+    init : {"xavier_normal", "he_normal", "zeros"}, default "xavier_normal"
+        Xavier-Glorot over ``fan_in = in_channels kh kw`` and ``fan_out =
+        out_channels kh kw``, or He over ``fan_in``.
+    init_scale : float, default 1.0
+    bias : bool, default True
+    plastic : bool, default True
+
+    Examples
+    --------
+    >>> from bioplastic.synapses import ConvProjection
+    >>> conv = ConvProjection((3, 32, 32), 16, 5, padding=2, pool=2)
+    >>> conv.shape, conv.out_shape, conv.n_post
+    ((16, 3, 5, 5), (16, 16, 16), 4096)
+    """
+
+    kind = "conv"
+
+    def __init__(self, in_shape, out_channels, kernel_size, *, stride=1, padding=0, pool=None, init="xavier_normal", init_scale=1.0,
+                 bias=True, plastic=True):
+        in_shape = tuple(in_shape) if isinstance(in_shape, (tuple, list)) else in_shape
+        if not isinstance(in_shape, tuple) or len(in_shape) != 3:
+            raise TypeError(f"ConvProjection in_shape should be (channels, height, width), got {in_shape!r}")
+        self.in_shape = tuple(check_positive_int(v, f"ConvProjection in_shape[{i}]") for i, v in enumerate(in_shape))
+        self.out_channels = check_positive_int(out_channels, "ConvProjection out_channels")
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.padding = padding
+        kh, kw = _int_pair(kernel_size, "kernel_size", 1)
+        sh, sw = _int_pair(stride, "stride", 1)
+        ph, pw = _int_pair(padding, "padding", 0)
+        _, height, width = self.in_shape
+        if kh > height + 2 * ph or kw > width + 2 * pw:
+            raise ValueError(f"ConvProjection kernel_size {kernel_size!r} is larger than the padded input "
+                             f"({height + 2 * ph}x{width + 2 * pw}: {height}x{width} with padding {padding!r})")
+        conv_h, conv_w = (height + 2 * ph - kh) // sh + 1, (width + 2 * pw - kw) // sw + 1
+        if pool is not None:
+            pool = check_positive_int(pool, "ConvProjection pool")
+            if pool > min(conv_h, conv_w):
+                raise ValueError(f"ConvProjection pool {pool} is larger than the convolution's output ({conv_h}x{conv_w})")
+        self.pool = pool
+        self.conv_shape = (self.out_channels, conv_h, conv_w)
+        self.out_shape = self.conv_shape if pool is None else (self.out_channels, conv_h // pool, conv_w // pool)
+        super().__init__(int(np.prod(self.in_shape)), int(np.prod(self.out_shape)), init=init, init_scale=init_scale, bias=bias,
+                         plastic=plastic)
+
+    @property
+    def shape(self):
+        """Kernel shape ``(out_channels, in_channels, kh, kw)``."""
+        kh, kw = _int_pair(self.kernel_size, "kernel_size", 1)
+        return (self.out_channels, self.in_shape[0], kh, kw)
+
+    @property
+    def n_biases(self):
+        """One bias per output channel."""
+        return self.out_channels
+
+    def initial_weights(self, rng, dtype=np.float64):
+        """Draw initial kernels, ``ndarray of shape (out_channels, in_channels, kh, kw)``, from ``rng``."""
+        if self.init == "zeros":
+            return np.zeros(self.shape, dtype=dtype)
+        out_channels, in_channels, kh, kw = self.shape
+        fan_in, fan_out = in_channels * kh * kw, out_channels * kh * kw
+        std = self.init_scale * (he_std(fan_in) if self.init == "he_normal" else xavier_std(fan_in, fan_out))
+        return (std * rng.standard_normal(self.shape)).astype(dtype, copy=False)
+
+    def describe(self):
+        """Return a JSON-serialisable description (``kind: "conv"``)."""
+        return {
+            "kind": "conv",
+            "in_shape": list(self.in_shape),
+            "out_channels": self.out_channels,
+            "kernel_size": self.kernel_size if isinstance(self.kernel_size, int) else list(self.kernel_size),
+            "stride": self.stride if isinstance(self.stride, int) else list(self.stride),
+            "padding": self.padding if isinstance(self.padding, int) else list(self.padding),
+            "pool": self.pool,
+            "init": self.init,
+            "init_scale": self.init_scale,
+            "bias": self.bias,
+            "plastic": self.plastic,
+        }
+
+    def __repr__(self):
+        pool = "" if self.pool is None else f", pool={self.pool}"
+        return (f"ConvProjection({self.in_shape} -> {self.out_shape}, kernel_size={self.kernel_size!r}, stride={self.stride!r}, "
+                f"padding={self.padding!r}{pool}, init={self.init!r})")

@@ -416,7 +416,9 @@ def test_resumed_run_equals_uninterrupted_run(method, schedule, tmp_path, monkey
     task = StudentTeacher(n_inputs=LX, n_outputs=LY, steps_per_epoch=37, teacher_noise=0.2)
     when = dict(n_epochs=5) if schedule == "epochs" else dict(record_at=[10, 37, 50, 80, 111, 130])
     homeostasis = SynapticScaling() if method == "blocked" else SynapticScaling(layers=(1,))
-    kwargs = dict(learning_rate=[3e-3, 0.1], seeds=[0, 1], method=method, homeostasis=homeostasis, divergence_factor=2, block_size=8,
+    # lr 0.2: both of its members diverge by the third record in every configuration (at 0.1, seed 1 stays stable with blocked
+    # epochs under the float32-log Box-Muller noise)
+    kwargs = dict(learning_rate=[3e-3, 0.2], seeds=[0, 1], method=method, homeostasis=homeostasis, divergence_factor=2, block_size=8,
                   progress=False, **when)
     net, rule = models.deep_linear(LX, LH, LY), NodePerturbation(sigma=1e-3)
     whole = train_online(net, rule, task, **kwargs)

@@ -1,5 +1,6 @@
 """Ready-made networks."""
 
+from .cnn import cnn
 from .mlp import deep_linear, mlp
 
-__all__ = ["deep_linear", "mlp"]
+__all__ = ["cnn", "deep_linear", "mlp"]

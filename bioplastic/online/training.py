@@ -340,6 +340,9 @@ def _rule_noise(rule, network):
         runs = ", ".join(f"{cls.name!r} ({cls.__name__})" for cls in _RULES)
         raise ValueError(f"train_online runs the rules {runs}, got rule {rule.name!r} ({rule!r}); "
                          "train it with bioplastic.train(..., batch_size=1)")
+    if any(getattr(p, "kind", "dense") == "conv" for p in network.projections):
+        raise ValueError(f"train_online runs all-to-all projections, got a convolutional one in {network!r}; "
+                         "train it with bioplastic.train(..., batch_size=1)")
     if getattr(network, "decorrelation", None) is not None:
         raise ValueError(f"train_online runs networks without lateral decorrelation, got {network!r}; "
                          "train it with bioplastic.train(..., batch_size=1)")

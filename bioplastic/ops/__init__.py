@@ -4,7 +4,8 @@ Pure functions over arrays whose leading axis is the ensemble member: forward
 passes and evaluation (:mod:`.passes`), perturbation propagation
 (:mod:`.perturbation`), errors carried back through a pathway
 (:mod:`.backprop`), sums of outer products as GEMMs (:mod:`.outer`),
-convolution and pooling by im2col + GEMM (:mod:`.convolution`), noise
+convolution and pooling by im2col + GEMM (:mod:`.convolution`) and the
+convolutional projections built on them (:mod:`.layers`), noise
 drawing (:mod:`.noise`) and reusable scratch arrays (:mod:`.workspace`). They
 know no rule, engine, task, training loop or plot; the descriptions
 (plasticity rules, neuromodulation, homeostasis) and the engines call them.
@@ -22,6 +23,7 @@ from .convolution import (
     max_pool2d,
     max_pool2d_backward,
 )
+from .layers import conv_projection_input, conv_projection_transpose, conv_projection_update, is_conv
 from .noise import NOISE_TYPES, draw_noise
 from .outer import deltas_to_updates, outer_sum, outer_sum_transposed
 from .passes import Activity, affine, decorrelate, forward, predict
@@ -41,6 +43,9 @@ __all__ = [
     "conv2d_input_gradient",
     "conv2d_weight_update",
     "conv_output_shape",
+    "conv_projection_input",
+    "conv_projection_transpose",
+    "conv_projection_update",
     "covariance_participation_ratio",
     "decorrelate",
     "deltas_to_updates",
@@ -48,6 +53,7 @@ __all__ = [
     "draw_noise",
     "forward",
     "im2col",
+    "is_conv",
     "max_pool2d",
     "max_pool2d_backward",
     "outer_sum",

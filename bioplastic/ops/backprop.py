@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .layers import conv_projection_transpose, is_conv
 from .workspace import scratch
 
 __all__ = ["backprop_deltas", "direct_feedback_deltas"]
@@ -15,7 +16,11 @@ def _check_feedback(feedback, network, state):
     if len(feedback) != network.n_layers:
         raise ValueError(f"feedback should have one entry per projection ({network.n_layers}), got {len(feedback)}")
     for k in range(1, network.n_layers):
-        if feedback[k] is not None:
+        if feedback[k] is not None and is_conv(network.projections[k]):
+            if feedback[k].shape != state.weights[k].shape:
+                raise ValueError(f"feedback[{k}] of a convolutional projection should have the kernels' shape {state.weights[k].shape}, "
+                                 f"got {feedback[k].shape}")
+        elif feedback[k] is not None:
             n_members, n_post, n_pre = state.weights[k].shape
             if feedback[k].shape != (n_members, n_pre, n_post):
                 raise ValueError(f"feedback[{k}] should have shape (n_members, n_pre, n_post) = {(n_members, n_pre, n_post)}, "
@@ -69,8 +74,13 @@ def backprop_deltas(network, state, activity, output_delta, *, first_layer=0, fe
     deltas[-1] = output_delta
     for k in range(network.n_layers - 2, first_layer - 1, -1):
         h = activity.inputs[k]
-        back_matrix = state.weights[k + 1] if feedback is None or feedback[k + 1] is None else feedback[k + 1].transpose(0, 2, 1)
-        back = np.matmul(deltas[k + 1], back_matrix, out=scratch(workspace, ("back", k), h.shape, h.dtype))
+        projection = network.projections[k + 1]
+        if is_conv(projection):  # the transposed convolution, with the forward or a feedback kernel
+            kernels = state.weights[k + 1] if feedback is None or feedback[k + 1] is None else feedback[k + 1]
+            back = conv_projection_transpose(projection, deltas[k + 1], kernels).reshape(h.shape[:2] + (-1,))
+        else:
+            back_matrix = state.weights[k + 1] if feedback is None or feedback[k + 1] is None else feedback[k + 1].transpose(0, 2, 1)
+            back = np.matmul(deltas[k + 1], back_matrix, out=scratch(workspace, ("back", k), h.shape, h.dtype))
         if state.lateral[k + 1] is not None:  # through the lateral circuit: dL/dx = R^T dL/dx*
             back = np.matmul(back, state.lateral[k + 1], out=scratch(workspace, ("back_R", k), h.shape, h.dtype))
         deltas[k] = network.activations[k].vjp(h, activity.rates[k + 1], back, out=scratch(workspace, ("delta", k), h.shape, h.dtype))

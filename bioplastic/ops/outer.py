@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .layers import conv_projection_update, is_conv
 from .workspace import scratch, shared_member
 
 __all__ = ["deltas_to_updates", "outer_sum", "outer_sum_transposed"]
@@ -74,6 +75,13 @@ def deltas_to_updates(network, activity, deltas, coefficient, *, workspace=None)
         coefficient = coefficient.reshape((1,) * (3 - coefficient.ndim) + coefficient.shape)  # broadcasts as (E, B, n_k)
         delta, pre = deltas[k], activity.presynaptic[k]
         n_members, batch, n_post = delta.shape
+        if is_conv(proj):  # kernels: summed over samples and positions, the per-sample factor folded in
+            if coefficient.shape[-1] != 1:
+                delta, coefficient = delta * coefficient, np.ones((1, 1, 1), dtype=delta.dtype)
+            w, b = conv_projection_update(proj, delta, pre, np.broadcast_to(coefficient[..., 0], (n_members, batch)))
+            weights.append(w)
+            biases.append(b if proj.bias else None)
+            continue
         if coefficient.shape[-2] == batch > 1 and coefficient.shape[-1] == 1 and pre.shape[-1] + proj.bias < n_post:
             w, b = _presynaptic_scaled_update(delta, pre, coefficient[..., 0], proj.bias, workspace, k)
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .layers import conv_projection_input, is_conv
 from .workspace import scratch
 
 __all__ = ["Activity", "affine", "decorrelate", "forward", "predict"]
@@ -94,8 +95,12 @@ def forward(network, state, x, *, workspace=None, perturbation=None):
         pre = rates[-1] if lateral is None else decorrelate(
             rates[-1], lateral, out=scratch(workspace, ("x*", k), (n_members, batch, lateral.shape[-1]), dtype))
         presynaptic.append(pre)
-        shape = (n_members, batch, state.weights[k].shape[1])
-        h = affine(pre, state.weights[k], state.biases[k], out=scratch(workspace, ("h", k), shape, dtype))
+        projection = network.projections[k]
+        if is_conv(projection):
+            h = conv_projection_input(projection, pre, state.weights[k], state.biases[k], workspace=workspace)
+        else:
+            h = affine(pre, state.weights[k], state.biases[k], out=scratch(workspace, ("h", k), (n_members, batch, state.weights[k].shape[1]), dtype))
+        shape = h.shape
         if perturbation is not None and perturbation[k] is not None:
             h += perturbation[k]
         inputs.append(h)
@@ -134,6 +139,12 @@ def predict(network, state, x, *, chunk_size=None, out=None):
     widths = [p.n_neurons for p in network.populations]
     if out is None:
         out = np.empty((n_members, n_samples, widths[-1]), dtype=dtype)
+    if any(is_conv(p) for p in network.projections):  # feature maps: the clean pass, chunk by chunk
+        chunk_size = chunk_size or max(1, 2**16 // (n_members * max(widths[1:])))
+        for start in range(0, n_samples, chunk_size):
+            rows = slice(start, min(start + chunk_size, n_samples))
+            out[:, rows] = forward(network, state, x[rows]).output
+        return out
     if chunk_size is None:
         chunk_size = max(16, 2**16 // (n_members * max(widths[1:])))
     chunk_size = min(chunk_size, max(n_samples, 1))

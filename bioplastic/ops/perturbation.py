@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .layers import conv_projection_input, is_conv
 from .workspace import scratch, shared_member
 
 __all__ = ["perturbation_change", "synaptic_perturbation_change"]
@@ -105,7 +106,10 @@ def _propagate(network, state, activity, inject, workspace):
             lateral = state.lateral[k]
             if lateral is not None:  # what reaches the projection through the lateral circuit
                 dx = np.matmul(dx, lateral.transpose(0, 2, 1), out=scratch(workspace, ("dx*", k), dx.shape, h.dtype))
-            dh = np.matmul(dx, state.weights[k].transpose(0, 2, 1), out=scratch(workspace, ("dh", k), h.shape, h.dtype))
+            if is_conv(network.projections[k]):  # linear in dx: the convolution of the change, no bias
+                dh = conv_projection_input(network.projections[k], dx, state.weights[k])
+            else:
+                dh = np.matmul(dx, state.weights[k].transpose(0, 2, 1), out=scratch(workspace, ("dh", k), h.shape, h.dtype))
         injected = inject(k, h, dx)
         if injected is not None:
             if dh is None:

@@ -21,7 +21,21 @@ def feedback_std(projection, *, feedback_scale=1.0):
     its forward weights use, ``N(0, init_scale^2 2 / (n_pre + n_post))``
     (also when the forward weights start at zero), times ``feedback_scale``.
     """
+    if getattr(projection, "kind", "dense") == "conv":  # a kernel: Xavier-Glorot over its fans
+        out_channels, in_channels, kh, kw = projection.shape
+        return feedback_scale * projection.init_scale * xavier_std(in_channels * kh * kw, out_channels * kh * kw)
     return feedback_scale * projection.init_scale * xavier_std(projection.n_pre, projection.n_post)
+
+
+def check_feedback_projections(rule, network):
+    """Refuse a network with convolutional projections above the first unless ``rule.conv_feedback`` (a kernel-shaped ``B``)."""
+    if getattr(rule, "conv_feedback", False):
+        return
+    for k in range(1, network.n_layers):
+        if getattr(network.projections[k], "kind", "dense") == "conv":
+            raise ValueError(f"{type(rule).__name__} does not run on convolutional projections yet (projection {k}: "
+                             f"{network.projections[k]!r}); Backprop, FeedbackAlignment, DirectFeedbackAlignment and the "
+                             "node-perturbation rules do")
 
 
 class FeedbackRule(PlasticityRule):
@@ -67,11 +81,13 @@ class FeedbackRule(PlasticityRule):
         ``B_k = feedback_std(projection k) * z`` with ``z`` standard normal,
         drawn from ``rng`` in the order of the projections.
         """
+        check_feedback_projections(self, network)
         state = {}
         for k in range(1, network.n_layers):
             proj = network.projections[k]
             std = feedback_std(proj, feedback_scale=self.feedback_scale)
-            state[f"B{k}"] = (std * rng.standard_normal((proj.n_pre, proj.n_post))).astype(dtype, copy=False)
+            shape = proj.shape if getattr(proj, "kind", "dense") == "conv" else (proj.n_pre, proj.n_post)  # kernels: the kernel's shape
+            state[f"B{k}"] = (std * rng.standard_normal(shape)).astype(dtype, copy=False)
         return self._with_step(state, dtype)
 
     def _with_step(self, state, dtype):

@@ -41,6 +41,8 @@ class FeedbackAlignment(FeedbackRule):
     matrix products).
     """
 
+    #: its fixed random pathway also runs through convolutional projections (a kernel-shaped ``B``, the transposed convolution)
+    conv_feedback = True
     name = "feedback_alignment"
     aliases = ("fa",)
 

@@ -7,7 +7,7 @@ import numpy as np
 from .._validation import check_choice
 from ..ops import scratch
 from ..synapses import xavier_std
-from ._feedback import FeedbackRule
+from ._feedback import FeedbackRule, check_feedback_projections
 from .base import NoiseNeeds, PlasticityRule
 
 __all__ = ["SIGN_SYMMETRY_MAGNITUDES", "SignSymmetry"]
@@ -79,6 +79,7 @@ class SignSymmetry(FeedbackRule):
 
     def init_rule_state(self, network, rng, dtype):
         """Fixed magnitudes ``"M<k>"`` of shape ``(n_pre, n_post)`` for ``"frsf"``; no state otherwise."""
+        check_feedback_projections(self, network)
         if self.magnitude != "frsf":
             return {}
         state = {}

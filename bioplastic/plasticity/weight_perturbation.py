@@ -63,6 +63,9 @@ class WeightPerturbation(PlasticityRule):
         self.neuromodulator = check_neuromodulator(neuromodulator)
 
     def noise_needs(self, network):
+        for k, proj in enumerate(network.projections):
+            if getattr(proj, "kind", "dense") == "conv":
+                raise ValueError(f"WeightPerturbation does not run on convolutional projections yet (projection {k}: {proj!r})")
         mask = layer_mask(self.layers, network)
         synapse = tuple(bool(m) and proj.plastic for m, proj in zip(mask, network.projections, strict=True))
         return NoiseNeeds((False,) * network.n_layers, synapse)

@@ -152,6 +152,9 @@ class Brian2Engine:
                  cache_dir=None):
         if not isinstance(network, Network):
             raise TypeError(f"network should be a Network, got {network!r}")
+        if any(p.kind == "conv" for p in network.projections):
+            raise ValueError(f"the Brian2 engine runs all-to-all projections, got a convolutional one in {network!r}; "
+                             "the numpy engine runs them")
         if network.decorrelation is not None:
             raise ValueError(f"the Brian2 engine runs networks without lateral decorrelation, got {network!r}; "
                              "the numpy engine runs them")
