@@ -1,5 +1,7 @@
 """Dimensionality estimators against closed forms and synthetic data with known answers."""
 
+import itertools
+
 import numpy as np
 import pytest
 from scipy.spatial.distance import pdist
@@ -9,10 +11,13 @@ from bioplastic.recordings import (
     Recording,
     corrected_participation_ratio,
     cross_validated_spectrum,
+    dimensionality_sweep,
+    disjoint_participation_ratio,
     participation_ratio,
     power_law_exponent,
     rdm_participation_ratio,
     rdm_spectrum,
+    recording_from_activity,
 )
 
 
@@ -180,3 +185,169 @@ def test_rdm_spectrum_of_a_correlation_rdm_is_that_of_z_scored_patterns():
     spectrum = rdm_spectrum(pdist(x, "correlation"), squared=True) * 2 * (x.shape[1] - 1)
     np.testing.assert_allclose(spectrum[:6], expected[:6], atol=1e-12)  # z has rank 6 (rows sum to 0)
     np.testing.assert_allclose(spectrum[6:], 0, atol=1e-12)
+
+
+def _disjoint_by_enumeration(x, neuron_pairs):
+    """A / B of Chun et al. by brute force: every ordered 4-tuple of distinct stimuli, the given neuron pairs."""
+    q = x.shape[1]
+    a, b = np.zeros((q, q)), np.zeros((q, q))
+    tuples = list(itertools.permutations(range(x.shape[0]), 4))
+    for i, j, k, m in tuples:
+        u, w = x[i] - x[j], x[k] - x[m]
+        a += np.outer(u * u, w * w) / 4
+        b += np.outer(u * w, u * w) / 4
+    keep = np.ones((q, q), bool) if neuron_pairs == "all" else ~np.eye(q, dtype=bool)
+    return a[keep].sum(), b[keep].sum()
+
+
+def test_disjoint_participation_ratio_equals_the_averages_over_disjoint_indices():
+    rng = np.random.default_rng(10)
+    for shape in ((7, 4), (6, 9)):  # covariance and Gram paths
+        x = 2.0 * rng.standard_normal((shape[0], 2)) @ rng.standard_normal((2, shape[1])) + 0.5 * rng.standard_normal(shape)
+        x += 3.0 * rng.standard_normal(shape[1])
+        a, b = _disjoint_by_enumeration(x, "all")
+        assert disjoint_participation_ratio(x, sampled="stimuli") == pytest.approx(a / b, rel=1e-10)
+        a, b = _disjoint_by_enumeration(x, "distinct")
+        assert disjoint_participation_ratio(x) == pytest.approx(a / b, rel=1e-10)
+        # stimuli are the population: their covariance S (over P), neuron pairs a != b
+        s = np.cov(x, rowvar=False, bias=True)
+        off = ~np.eye(shape[1], dtype=bool)
+        expected = (np.outer(np.diag(s), np.diag(s))[off].sum()) / (s[off] ** 2).sum()
+        assert disjoint_participation_ratio(x, sampled="neurons") == pytest.approx(expected, rel=1e-10)
+        # exactly invariant to per-neuron offsets, and a Recording stands for its mean responses
+        for sampled in ("both", "stimuli", "neurons"):
+            shifted = x + 100.0 * rng.standard_normal(shape[1])
+            assert disjoint_participation_ratio(shifted, sampled=sampled) == pytest.approx(
+                disjoint_participation_ratio(x, sampled=sampled), rel=1e-8)
+        assert disjoint_participation_ratio(Recording(np.stack([x - 1.0, x + 1.0]))) == pytest.approx(
+            disjoint_participation_ratio(x), rel=1e-12)
+    # isotropic responses, as few stimuli as allowed: the estimated denominator is negative -> inf
+    x = np.random.default_rng(9).standard_normal((6, 9))
+    a, b = _disjoint_by_enumeration(x, "distinct")
+    assert b < 0 and disjoint_participation_ratio(x) == float("inf")
+
+
+def test_disjoint_participation_ratio_removes_the_bias_for_each_sampling():
+    """Known answers, 30 draws each, eigenvalues l_d = exp(-d / 15) (d < 200), so PR = 30.0:
+
+    * ``"both"``: X = G diag(sqrt(l)) H^T, Gaussian G (P = 100 stimuli) and H (Q = 80 neurons);
+    * ``"stimuli"``: X = G diag(sqrt(l)), all 200 units observed;
+    * ``"neurons"``: 60 fixed stimuli F = G diag(sqrt(l)), X = F H^T with Q = 50 random neurons;
+      the target is the PR of the stimuli's own covariance, ``participation_ratio(F)``.
+
+    Tolerance: 4 standard errors of the 30-draw mean (from the draws' spread) plus 2% of PR for the
+    ratio's own bias (A and B are unbiased, A / B is not: over 2,000 draws its bias was +0.28, +0.06
+    and +0.15, i.e. under 1%).  The naive estimate obeys E[1/PR_naive] = 1/(P - 1) + 1/Q + 1/PR
+    within 4 standard errors plus 10 / (PQ) for the formula's next order (measured 5.3 / (PQ) over
+    2,000 draws), and is biased low by more than 10 standard errors.
+    """
+    rng = np.random.default_rng(11)
+    eigenvalues = np.exp(-np.arange(200) / 15.0)
+    true_pr = eigenvalues.sum() ** 2 / (eigenvalues**2).sum()
+    fixed = rng.standard_normal((60, 200)) * np.sqrt(eigenvalues)
+    draws = {"both": [], "stimuli": [], "neurons": [], "naive": []}
+    for _ in range(30):
+        both = _doubly_sampled(rng, 100, 80, eigenvalues)
+        draws["both"].append(disjoint_participation_ratio(both))
+        draws["naive"].append(participation_ratio(both))
+        draws["stimuli"].append(disjoint_participation_ratio(rng.standard_normal((100, 200)) * np.sqrt(eigenvalues), sampled="stimuli"))
+        draws["neurons"].append(disjoint_participation_ratio(fixed @ rng.standard_normal((50, 200)).T, sampled="neurons"))
+    draws = {k: np.array(v) for k, v in draws.items()}
+    targets = {"both": true_pr, "stimuli": true_pr, "neurons": participation_ratio(fixed)}
+    for name, target in targets.items():
+        se = draws[name].std(ddof=1) / np.sqrt(30)
+        assert abs(draws[name].mean() - target) < 4 * se + 0.02 * target, name
+    inverse = 1 / draws["naive"]
+    predicted = 1 / 99 + 1 / 80 + 1 / true_pr
+    assert abs(inverse.mean() - predicted) < 4 * inverse.std(ddof=1) / np.sqrt(30) + 10 / (100 * 80)
+    assert true_pr - draws["naive"].mean() > 10 * draws["naive"].std(ddof=1) / np.sqrt(30)
+
+
+def test_disjoint_participation_ratio_against_the_authors_package():
+    dimensionality = pytest.importorskip("dimensionality")
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((30, 12)) @ rng.standard_normal((12, 20)) + 2.0
+    theirs = dimensionality.participation_ratio(x, return_all=True)
+    assert disjoint_participation_ratio(x) == pytest.approx(theirs["both"], rel=1e-8)
+    assert disjoint_participation_ratio(x, sampled="stimuli") == pytest.approx(theirs["row"], rel=1e-8)
+    assert disjoint_participation_ratio(x, sampled="neurons") == pytest.approx(theirs["col"], rel=1e-8)
+    assert participation_ratio(x) == pytest.approx(theirs["naive"], rel=1e-8)
+
+
+def test_disjoint_participation_ratio_errors():
+    x = np.random.default_rng(13).standard_normal((5, 3))
+    with pytest.raises(ValueError, match="at least 4 stimuli \\(rows\\), got 3"):
+        disjoint_participation_ratio(x[:3])
+    with pytest.raises(ValueError, match="sampled='both' needs at least 2 neurons \\(columns\\), got 1"):
+        disjoint_participation_ratio(x[:, :1])
+    assert np.isfinite(disjoint_participation_ratio(x[:, :1], sampled="stimuli"))
+    with pytest.raises(ValueError, match="unknown sampled 'rows'"):
+        disjoint_participation_ratio(x, sampled="rows")
+    with pytest.raises(ValueError, match="do not vary"):
+        disjoint_participation_ratio(np.ones((5, 3)))
+
+
+def test_dimensionality_sweep_naive_rises_toward_the_truth_and_disjoint_stays_flat():
+    """A population of 1,000 stimuli x 1,000 neurons from the doubly sampled model (PR = 30.0); subsets of
+    P, Q in {40, 80, 160}, 16 draws each.  Subsets without replacement leave the disjoint-index
+    averages unbiased for the population's own (computed on all of it), so every disjoint mean is
+    within 4 standard errors of that value plus 2% for the ratio's bias (see the test above); the naive
+    means increase strictly along both counts, stay below it by more than 4 standard errors, and
+    follow 1/(P - 1) + 1/Q + 1/PR (to 5%).
+    """
+    rng = np.random.default_rng(14)
+    eigenvalues = np.exp(-np.arange(200) / 15.0)
+    population = _doubly_sampled(rng, 1000, 1000, eigenvalues)
+    target = disjoint_participation_ratio(population)
+    assert target == pytest.approx(30.0, rel=0.05)
+    counts = (40, 80, 160)
+    table = dimensionality_sweep(recording_from_activity(population), n_stimuli=counts, n_neurons=counts, n_repeats=16, seed=15)
+    assert list(table.columns) == ["estimator", "n_stimuli", "n_neurons", "mean", "std", "sem", "n_repeats"]
+    assert len(table) == 2 * 9 and (table["n_repeats"] == 16).all()
+    disjoint = table[table["estimator"] == "disjoint"]
+    assert ((disjoint["mean"] - target).abs() < 4 * disjoint["sem"] + 0.02 * target).all()
+    naive = table[table["estimator"] == "naive"].pivot(index="n_stimuli", columns="n_neurons", values="mean")
+    assert (np.diff(naive.to_numpy(), axis=0) > 0).all() and (np.diff(naive.to_numpy(), axis=1) > 0).all()
+    naive_rows = table[table["estimator"] == "naive"]
+    assert (naive_rows["mean"] < target - 4 * naive_rows["sem"]).all()
+    predicted = 1 / (1 / (naive_rows["n_stimuli"] - 1) + 1 / naive_rows["n_neurons"] + 1 / target)
+    np.testing.assert_allclose(naive_rows["mean"], predicted, rtol=0.05)
+
+
+def test_dimensionality_sweep_treats_recordings_and_model_activity_alike():
+    rng = np.random.default_rng(16)
+    activity = rng.standard_normal((40, 25)) * np.linspace(2, 0.1, 25)
+    kwargs = {"n_stimuli": (10, 40), "n_neurons": 12, "n_repeats": 3, "seed": 17}
+    from_model = dimensionality_sweep(recording_from_activity(activity), **kwargs)
+    noisy = np.stack([activity - 0.3, activity + 0.3])  # two repeats whose mean is the activity
+    from_recording = dimensionality_sweep(Recording(noisy), **kwargs)
+    from_array = dimensionality_sweep(activity, **kwargs)
+    for other in (from_recording, from_array):
+        np.testing.assert_allclose(other[["mean", "std"]].to_numpy(), from_model[["mean", "std"]].to_numpy(), rtol=1e-12)
+    # one row per draw, and each draw applies every estimator to the same subset: its own reference loop
+    rows = dimensionality_sweep(activity, n_stimuli=10, n_neurons=12, n_repeats=3, seed=17, summary=False,
+                                estimators={"trace": lambda x: float(np.var(x, axis=0, ddof=1).sum()), "naive": participation_ratio})
+    assert list(rows.columns) == ["estimator", "n_stimuli", "n_neurons", "repeat", "value"] and len(rows) == 6
+    reference = np.random.default_rng(17)
+    for r in range(3):
+        subset = activity[np.ix_(reference.choice(40, 10, replace=False), reference.choice(25, 12, replace=False))]
+        assert rows["value"][(rows["estimator"] == "naive") & (rows["repeat"] == r)].item() == pytest.approx(participation_ratio(subset))
+        trace = rows["value"][(rows["estimator"] == "trace") & (rows["repeat"] == r)].item()
+        assert trace == pytest.approx(np.var(subset, axis=0, ddof=1).sum())
+    # the full counts alone, one repeat: the estimate of the whole set, zero spread
+    whole = dimensionality_sweep(activity, n_repeats=1, estimators="naive")
+    assert whole["mean"].item() == pytest.approx(participation_ratio(activity)) and whole["std"].item() == 0.0
+
+
+def test_dimensionality_sweep_errors():
+    x = np.random.default_rng(18).standard_normal((10, 6))
+    with pytest.raises(ValueError, match=r"n_stimuli\[1\] = 11 exceeds the 10 available"):
+        dimensionality_sweep(x, n_stimuli=(5, 11))
+    with pytest.raises(ValueError, match=r"n_neurons\[0\] should be at least 1, was 0"):
+        dimensionality_sweep(x, n_neurons=0)
+    with pytest.raises(ValueError, match="unknown estimator 'pca'"):
+        dimensionality_sweep(x, estimators=("naive", "pca"))
+    with pytest.raises(TypeError, match=r"estimators\['x'\] should be callable, got int"):
+        dimensionality_sweep(x, estimators={"x": 3})
+    with pytest.raises(ValueError, match="n_repeats should be at least 1, was 0"):
+        dimensionality_sweep(x, n_repeats=0)

@@ -3,8 +3,13 @@
 * :func:`participation_ratio` -- the naive participation ratio
   ``PR = (sum_i l_i)^2 / sum_i l_i^2`` of the covariance eigenvalues
   ``l_i`` of the responses across stimuli.
-* :func:`corrected_participation_ratio` -- its finite-sample bias
-  correction (Chun et al. 2025).
+* :func:`corrected_participation_ratio` -- its leading-order finite-sample
+  bias correction (Chun et al., ICLR 2026).
+* :func:`disjoint_participation_ratio` -- the estimator of Chun et al. from
+  sums over disjoint stimulus and neuron indices (corrects for stimuli,
+  neurons or both).
+* :func:`dimensionality_sweep` -- an estimator over a grid of stimulus and
+  neuron counts (random subsets, repeated), as a table.
 * :func:`cross_validated_spectrum` and :func:`power_law_exponent` -- the
   cross-validated PCA spectrum of two repeats and its power-law exponent
   (Stringer et al. 2019).
@@ -21,13 +26,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_choice, check_finite_array
+from .._random import make_rng
+from .._validation import check_choice, check_finite_array, check_positive_int
 from ..ops.statistics import covariance_participation_ratio
 from .recording import RDMRecording, Recording
 
 __all__ = [
     "corrected_participation_ratio",
     "cross_validated_spectrum",
+    "dimensionality_sweep",
+    "disjoint_participation_ratio",
     "participation_ratio",
     "power_law_exponent",
     "rdm_participation_ratio",
@@ -90,7 +98,7 @@ def corrected_participation_ratio(responses, *, sampled="both"):
     of the formula).  This is the leading-order correction of the expected
     inverse; the paper's estimator ``gamma_both`` (sums over disjoint index
     sets, unbiased for the numerator and the denominator) is a different,
-    more accurate estimator.
+    more accurate estimator: :func:`disjoint_participation_ratio`.
 
     Parameters
     ----------
@@ -121,6 +129,223 @@ def corrected_participation_ratio(responses, *, sampled="both"):
     if sampled in ("both", "neurons"):
         inverse -= 1.0 / n_neurons
     return float(1.0 / inverse) if inverse > 0 else float("inf")
+
+
+def _disjoint_moments(responses):
+    """Disjoint-index sums of :func:`disjoint_participation_ratio`.
+
+    Returns ``(A, B, A_diag)``: the U-statistics over distinct stimuli of
+    ``sum_{a,b} C_aa C_bb``, of ``sum_{a,b} C_ab^2`` and of ``sum_a C_aa^2``,
+    and the plug-in ``(tr(S)^2 - sum_a S_aa^2, ||S||_F^2 - sum_a S_aa^2)``
+    of the covariance ``S`` of these stimuli (normalised by ``P``).
+    """
+    x = responses - responses.mean(axis=0)  # the statistics are exactly invariant to per-neuron offsets
+    p = x.shape[0]
+    g = np.einsum("ia,ia->i", x, x)  # squared norms of the stimulus patterns, the diagonal of X X^T
+    s1, s2 = float(g.sum()), float(g @ g)
+    gram = x.T @ x if x.shape[1] <= x.shape[0] else x @ x.T
+    f = float(np.sum(gram * gram))  # ||X X^T||_F^2
+    f0 = f - s2  # off-diagonal part
+    p2 = p * (p - 1.0)
+    p3 = p2 * (p - 2.0)
+    p4 = p3 * (p - 3.0)
+    four = (s1 * s1 - 4.0 * s2 + 2.0 * f0) / p4  # four distinct stimuli
+    a = (s1 * s1 - s2) / p2 + 2.0 * (s1 * s1 - 2.0 * s2) / p3 + four
+    b = f0 / p2 - 2.0 * (s2 - f0) / p3 + four
+    m2 = np.einsum("ia,ia->a", x, x)
+    m4 = np.einsum("ia,ia->a", x * x, x * x)
+    a_diag = float(np.sum((m2 * m2 - m4) / p2 + 2.0 * (m2 * m2 - 2.0 * m4) / p3 + 3.0 * (m2 * m2 - 2.0 * m4) / p4))
+    diag2 = float(m2 @ m2)
+    return a, b, a_diag, (s1 * s1 - diag2, f - diag2)
+
+
+def disjoint_participation_ratio(responses, *, sampled="both"):
+    """Participation ratio from sums over disjoint indices, for sampled stimuli and neurons.
+
+    The estimators ``gamma_row``, ``gamma_col`` and ``gamma_both`` of Chun,
+    Canatar, Chung & Lee ("Estimating dimensionality of neural
+    representations from finite samples", ICLR 2026, arXiv:2509.26560).  The
+    participation ratio of the covariance ``C`` of the responses across
+    stimuli, ``PR = tr(C)^2 / tr(C^2) = sum_{a,b} C_aa C_bb / sum_{a,b}
+    C_ab^2`` (``a``, ``b`` neurons), has its numerator and denominator
+    estimated without bias by averaging over index sets in which no stimulus
+    (and, when neurons are sampled, no neuron) pairs with itself:
+
+    ``A = < (x_ia - x_ja)^2 (x_kb - x_lb)^2 / 4 >``,
+    ``B = < (x_ia - x_ja)(x_ib - x_jb)(x_ka - x_la)(x_kb - x_lb) / 4 >``,
+
+    the average running over distinct stimuli ``i, j, k, l`` and over all
+    neuron pairs, or over ``a != b`` only; ``PR_hat = A / B``.  (``E[(x_ia -
+    x_ja)(x_ib - x_jb)] / 2 = C_ab`` for independent stimuli ``i != j``, so
+    the differences also remove the unknown mean response, exactly: the
+    estimate does not change when a neuron's responses are offset.)  The
+    naive estimate (:func:`participation_ratio`) instead plugs in the sample
+    covariance and obeys ``E[1 / PR_naive] ~ 1 / P + 1 / Q + 1 / PR`` for
+    ``P`` stimuli and ``Q`` neurons (see :func:`corrected_participation_ratio`).
+
+    The averages are computed in closed form from the squared pattern norms
+    ``g_i = ||x_i||^2`` (after centring), ``||X X^T||_F^2`` and per-neuron
+    moments, in ``O(P Q min(P, Q))`` operations.
+
+    Parameters
+    ----------
+    responses : array_like of shape (n_stimuli, n_neurons) or Recording
+        At least 4 stimuli; a :class:`Recording` stands for its mean
+        responses.
+    sampled : {"both", "stimuli", "neurons"}, optional
+        Which axes are random samples of larger populations.
+        ``"both"`` (``gamma_both``): distinct stimuli and distinct neurons;
+        ``"stimuli"`` (``gamma_row``): distinct stimuli, all neuron pairs (the
+        units are the whole population, e.g. every unit of a model layer);
+        ``"neurons"`` (``gamma_col``): the stimuli are the whole set of
+        interest, so ``C`` is their covariance (normalised by ``P``), and
+        only the neuron pairs ``a != b`` enter.
+
+    Returns
+    -------
+    float
+        ``A / B``: a ratio of unbiased estimates (only approximately unbiased
+        itself); ``inf`` where the estimated denominator is not positive.
+        Unlike the naive estimate it is not bounded by ``min(P - 1, Q)``, and
+        for very small samples of high-dimensional responses it can be
+        negative or far off (its spread, not its bias, is then the limit).
+
+    Raises
+    ------
+    ValueError
+        If ``sampled`` is unknown, there are fewer than 4 stimuli (fewer than
+        2 neurons for ``"both"`` and ``"neurons"``), or the responses do not
+        vary across stimuli.
+    """
+    sampled = check_choice(sampled, "sampled", ("both", "stimuli", "neurons"))
+    responses = _responses(responses)
+    n_stimuli, n_neurons = responses.shape
+    if n_stimuli < 4:
+        raise ValueError(f"disjoint_participation_ratio needs at least 4 stimuli (rows), got {n_stimuli}")
+    if sampled != "stimuli" and n_neurons < 2:
+        raise ValueError(f"disjoint_participation_ratio with sampled={sampled!r} needs at least 2 neurons (columns), got {n_neurons}")
+    if not np.ptp(responses, axis=0).any():
+        raise ValueError("responses do not vary across stimuli; the participation ratio is undefined")
+    a, b, a_diag, (a_col, b_col) = _disjoint_moments(responses)
+    if sampled == "both":
+        a, b = a - a_diag, b - a_diag
+    elif sampled == "neurons":
+        a, b = a_col, b_col
+    return float(a / b) if b > 0 else float("inf")
+
+
+def _grid(counts, total, name, minimum):
+    if counts is None:
+        return [total]
+    values = [counts] if np.ndim(counts) == 0 else list(counts)
+    if not values:
+        raise ValueError(f"{name} should hold at least one count, got an empty sequence")
+    out = []
+    for i, value in enumerate(values):
+        value = check_positive_int(value, f"{name}[{i}]", minimum=minimum)
+        if value > total:
+            raise ValueError(f"{name}[{i}] = {value} exceeds the {total} available")
+        out.append(value)
+    return out
+
+
+def _sweep_estimators(estimators, sampled):
+    named = {
+        "naive": participation_ratio,
+        "corrected": lambda x: corrected_participation_ratio(x, sampled=sampled),
+        "disjoint": lambda x: disjoint_participation_ratio(x, sampled=sampled),
+    }
+    if isinstance(estimators, dict):
+        if not estimators:
+            raise ValueError("estimators should name at least one estimator, got an empty dict")
+        for name, function in estimators.items():
+            if not callable(function):
+                raise TypeError(f"estimators[{name!r}] should be callable, got {type(function).__name__}")
+        return dict(estimators)
+    names = [estimators] if isinstance(estimators, str) else list(estimators)
+    if not names:
+        raise ValueError("estimators should name at least one estimator, got an empty sequence")
+    chosen = [check_choice(name, "estimator", tuple(named)) for name in names]
+    return {name: named[name] for name in chosen}
+
+
+def dimensionality_sweep(responses, *, n_stimuli=None, n_neurons=None, estimators=("naive", "disjoint"), sampled="both",
+                         n_repeats=20, seed=0, summary=True):
+    """Dimensionality estimates over a grid of stimulus and neuron counts, from random subsets.
+
+    For every pair ``(P, Q)`` of the grid and every repeat, ``P`` stimuli and
+    ``Q`` neurons are drawn without replacement and every estimator is
+    applied to that same submatrix.  The naive participation ratio rises
+    with ``P`` and ``Q`` (``E[1 / PR_naive] ~ 1 / P + 1 / Q + 1 / PR``, Chun
+    et al., ICLR 2026, arXiv:2509.26560, where such sweeps show the bias);
+    a corrected estimator should stay flat within its spread.  The subsets
+    are drawn from the responses at hand, so the flat level is the
+    estimate's target for that population of stimuli and neurons.
+
+    Parameters
+    ----------
+    responses : Recording or array_like of shape (n_stimuli, n_neurons)
+        A recording (its mean responses over repeats) or model activity
+        (e.g. :func:`bioplastic.recordings.recording_from_activity`, or the
+        array itself): both go through the same code.
+    n_stimuli, n_neurons : int or sequence of int, optional
+        The counts of the grid (default: all stimuli, all neurons).  Each in
+        ``[2, n_stimuli]`` and ``[1, n_neurons]``.
+    estimators : sequence of str or dict, optional
+        Names among ``"naive"`` (:func:`participation_ratio`),
+        ``"corrected"`` (:func:`corrected_participation_ratio`) and
+        ``"disjoint"`` (:func:`disjoint_participation_ratio`), or a dict
+        ``{name: function}`` of functions of a ``(P, Q)`` array returning a
+        float.
+    sampled : {"both", "stimuli", "neurons"}, optional
+        Passed to the named corrected estimators.
+    n_repeats : int, optional
+        Random subsets per grid point.
+    seed : int, SeedSequence or Generator, optional
+        Seeds the subsets (:func:`numpy.random.default_rng`).
+    summary : bool, optional
+        One row per estimator and grid point (``mean``, ``std`` with
+        ``ddof=1`` -- 0 for a single repeat -- and ``sem``), or, with
+        ``False``, one row per repeat (``repeat``, ``value``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``estimator``, ``n_stimuli``, ``n_neurons`` and either
+        ``mean``, ``std``, ``sem``, ``n_repeats`` or ``repeat``, ``value``;
+        rows in grid order (stimulus counts outer, neuron counts inner).  A
+        grid point where some repeat gives ``inf`` (a sample that cannot
+        resolve the dimensionality) has an infinite mean and a NaN spread.
+    """
+    import pandas as pd
+
+    data = responses.mean_responses() if isinstance(responses, Recording) else responses
+    data = check_finite_array(data, "responses", ndim=2, dtype=float)
+    stimuli = _grid(n_stimuli, data.shape[0], "n_stimuli", 2)
+    neurons = _grid(n_neurons, data.shape[1], "n_neurons", 1)
+    functions = _sweep_estimators(estimators, check_choice(sampled, "sampled", ("both", "stimuli", "neurons")))
+    n_repeats = check_positive_int(n_repeats, "n_repeats")
+    rng = make_rng(seed)
+    rows = []
+    for p in stimuli:
+        for q in neurons:
+            values = {name: np.empty(n_repeats) for name in functions}
+            for r in range(n_repeats):
+                rows_drawn = rng.choice(data.shape[0], size=p, replace=False)
+                columns_drawn = rng.choice(data.shape[1], size=q, replace=False)
+                subset = data[np.ix_(rows_drawn, columns_drawn)]
+                for name, function in functions.items():
+                    values[name][r] = function(subset)
+            for name, v in values.items():
+                if summary:
+                    with np.errstate(invalid="ignore"):  # an infinite estimate makes the spread NaN
+                        std = float(v.std(ddof=1)) if n_repeats > 1 else 0.0
+                    rows.append({"estimator": name, "n_stimuli": p, "n_neurons": q, "mean": float(v.mean()), "std": std,
+                                 "sem": std / np.sqrt(n_repeats), "n_repeats": n_repeats})
+                else:
+                    rows.extend({"estimator": name, "n_stimuli": p, "n_neurons": q, "repeat": r, "value": float(x)}
+                                for r, x in enumerate(v))
+    return pd.DataFrame(rows)
 
 
 def cross_validated_spectrum(responses, second=None, *, repeats=(0, 1)):

@@ -2,8 +2,13 @@
 
 * :func:`rdm` -- representational dissimilarity matrix of response patterns
   (Kriegeskorte, Mur & Bandettini, Front. Syst. Neurosci. 2, 4, 2008);
-* :func:`compare_rdms` -- Spearman, Pearson or Kendall tau-a correlation of
-  two RDMs (Nili et al., PLoS Comput. Biol. 10, e1003553, 2014);
+* :func:`crossnobis_rdm` -- cross-validated squared Euclidean or Mahalanobis
+  distances from repeated presentations (unbiased by trial noise);
+* :func:`compare_rdms` -- Spearman, Pearson or Kendall tau-a correlation or
+  cosine similarity of two RDMs (Nili et al., PLoS Comput. Biol. 10,
+  e1003553, 2014);
+* :func:`noise_ceiling` -- lower and upper bounds on the score of the true
+  model given the RDMs of several subjects or sessions (Nili et al. 2014);
 * :func:`linear_cka` -- linear centred kernel alignment, biased or debiased
   with the unbiased HSIC estimator (Song et al. 2012);
 * :func:`procrustes_distance` -- the angular (or Euclidean) Procrustes shape
@@ -16,6 +21,9 @@ dissimilarities.
 
 from __future__ import annotations
 
+import warnings
+from typing import NamedTuple
+
 import numpy as np
 from scipy.spatial.distance import pdist
 from scipy.stats import kendalltau, pearsonr, spearmanr
@@ -23,9 +31,11 @@ from scipy.stats import kendalltau, pearsonr, spearmanr
 from .._validation import check_choice, check_finite_array
 from .recording import RDMRecording, Recording
 
-__all__ = ["compare_rdms", "linear_cka", "procrustes_distance", "rdm"]
+__all__ = ["NoiseCeiling", "compare_rdms", "crossnobis_rdm", "linear_cka", "noise_ceiling", "procrustes_distance", "rdm"]
 
 _METRICS = ("correlation", "euclidean", "sqeuclidean")
+_COMPARISONS = ("spearman", "kendall_tau_a", "pearson", "cosine")
+_RSATOOLBOX_COMPARISONS = {"spearman": "spearman", "kendall_tau_a": "tau-a", "pearson": "corr", "cosine": "cosine"}
 
 
 def _responses(responses, name):
@@ -71,6 +81,104 @@ def rdm(responses, *, metric="correlation"):
     return pdist(responses, metric=metric)
 
 
+def _import_rsatoolbox(what):
+    try:
+        import rsatoolbox  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - depends on environment
+        raise ImportError(
+            f"{what} needs the 'rsatoolbox' package: install it with `pip install rsatoolbox` "
+            "or `pip install \"bioplastic[recordings]\"`."
+        ) from exc
+
+
+_NOISE_ESTIMATES = ("diag", "shrinkage_diag", "shrinkage_eye")
+
+
+def crossnobis_rdm(responses, *, noise=None):
+    """Cross-validated squared distances between the stimuli's mean patterns, from repeats.
+
+    With ``R`` repeats, leaving out one repeat ``k`` at a time, the patterns
+    ``a_i`` of stimulus ``i`` averaged over the other repeats and the
+    patterns ``b_i`` of repeat ``k`` give
+
+    ``d_ij = (1 / R) sum_k (a_i - a_j)^T Lambda (b_i - b_j)``,
+
+    the crossnobis estimator (Walther et al., "Reliability of dissimilarity
+    measures for multi-voxel pattern analysis", NeuroImage 137, 188-200,
+    2016; Nili et al. 2014) with noise precision ``Lambda`` (the identity:
+    the cross-validated squared Euclidean distance).  Trial noise independent
+    across repeats enters only one factor of each product, so ``E[d_ij] =
+    (mu_i - mu_j)^T Lambda (mu_i - mu_j)`` for the true mean patterns
+    ``mu``: 0 for identical conditions, whereas the plain squared distance
+    of the mean patterns (``rdm(..., metric="sqeuclidean")``) adds
+    ``2 tr(Sigma_noise) / R`` (for ``Lambda = I``).  Estimates can be
+    negative.
+
+    Computed with ``rsatoolbox.rdm.calc_rdm(..., method="crossnobis")``
+    (repeats as the cross-validation folds) times ``n_neurons``: rsatoolbox
+    divides by the number of channels, this function keeps the scale of
+    :func:`rdm`'s ``"sqeuclidean"``.
+
+    Parameters
+    ----------
+    responses : Recording or array_like of shape (n_repeats, n_stimuli, n_neurons)
+        At least 2 repeats, every stimulus observed on every repeat.
+    noise : None, {"diag", "shrinkage_diag", "shrinkage_eye"} or array_like of shape (n_neurons, n_neurons), optional
+        ``None``: the identity (cross-validated Euclidean); a precision
+        matrix; or the name of rsatoolbox's estimate of it from the
+        deviations of the repeats around their stimulus means
+        (``rsatoolbox.data.noise.prec_from_measurements``: ``"diag"``
+        univariate noise normalisation, ``"shrinkage_diag"`` and
+        ``"shrinkage_eye"`` Ledoit-Wolf-type shrinkage towards the diagonal or
+        a multiple of the identity).
+
+    Returns
+    -------
+    ndarray of shape (n_stimuli * (n_stimuli - 1) / 2,)
+        Condensed, in the order of :func:`rdm`.
+
+    Raises
+    ------
+    ValueError
+        If there are fewer than 2 repeats, missing entries, or a precision of
+        the wrong shape or with non-finite entries.
+    ImportError
+        If rsatoolbox is not installed.
+    """
+    if isinstance(responses, Recording):
+        if not responses.complete:
+            missing = int((~responses.mask).sum())
+            raise ValueError(f"crossnobis_rdm needs every stimulus observed on every repeat; the recording has {missing} "
+                             "missing entries (select complete repeats or stimuli first)")
+        responses = responses.responses
+    responses = check_finite_array(responses, "responses", ndim=3, dtype=float)
+    n_repeats, n_stimuli, n_neurons = responses.shape
+    if n_repeats < 2:
+        raise ValueError(f"crossnobis_rdm needs at least 2 repeats to cross-validate, got {n_repeats}")
+    if n_stimuli < 2:
+        raise ValueError(f"crossnobis_rdm needs at least 2 stimuli, got {n_stimuli}")
+    if noise is not None and not isinstance(noise, str):
+        noise = check_finite_array(noise, "noise", ndim=2, dtype=float)
+        if noise.shape != (n_neurons, n_neurons):
+            raise ValueError(f"noise should be a precision matrix of shape ({n_neurons}, {n_neurons}) (neurons x neurons), "
+                             f"got {noise.shape}")
+    elif isinstance(noise, str):
+        noise = check_choice(noise, "noise", _NOISE_ESTIMATES)
+    _import_rsatoolbox("crossnobis_rdm")
+    from rsatoolbox.data import Dataset
+    from rsatoolbox.data.noise import prec_from_measurements
+    from rsatoolbox.rdm import calc_rdm
+
+    # float descriptors: rsatoolbox fills its per-pattern descriptors with NaN first, which an int array cannot hold
+    dataset = Dataset(responses.reshape(n_repeats * n_stimuli, n_neurons),
+                      obs_descriptors={"stimulus": np.tile(np.arange(n_stimuli, dtype=float), n_repeats),
+                                       "repeat": np.repeat(np.arange(n_repeats, dtype=float), n_stimuli)})
+    if isinstance(noise, str):
+        noise = prec_from_measurements(dataset, obs_desc="stimulus", method=noise)
+    result = calc_rdm(dataset, method="crossnobis", descriptor="stimulus", cv_descriptor="repeat", noise=noise)
+    return result.get_vectors()[0] * n_neurons
+
+
 def _vector(value, name):
     if isinstance(value, RDMRecording):
         return value.condensed
@@ -96,18 +204,24 @@ def _tau_a(a, b):
 
 
 def compare_rdms(first, second, *, method="spearman"):
-    """Correlation between two RDMs over their stimulus pairs.
+    """Similarity of two RDMs over their stimulus pairs: a correlation or the cosine.
 
     Parameters
     ----------
     first, second : RDMRecording or array_like (square or condensed)
         RDMs of the same stimuli, in the same order.
-    method : {"spearman", "kendall_tau_a", "pearson"}, optional
+    method : {"spearman", "kendall_tau_a", "pearson", "cosine"}, optional
         ``"kendall_tau_a"``: ``tau_a = (n_c - n_d) / (n (n - 1) / 2)`` for
         ``n`` pairs of dissimilarities, ``n_c`` concordant and ``n_d``
         discordant pairs of pairs; recommended by Nili et al. (2014) to compare
         a data RDM with model RDMs that predict tied dissimilarities (ties
         count neither way, and are not corrected for as in tau-b).
+        ``"cosine"``: ``d1 . d2 / (||d1|| ||d2||)`` of the dissimilarity
+        vectors, without centring, which suits distances with a meaningful
+        zero such as :func:`crossnobis_rdm` (Diedrichsen et al.,
+        "Comparing representational geometries using whitened unbiased-distance-matrix
+        similarity", Neurons, Behavior, Data analysis, and Theory 5, 2021;
+        rsatoolbox's ``"cosine"``).
 
     Returns
     -------
@@ -119,7 +233,7 @@ def compare_rdms(first, second, *, method="spearman"):
         If the RDMs have different numbers of stimuli, or (for two
         :class:`RDMRecording`) different stimulus identifiers.
     """
-    method = check_choice(method, "method", ("spearman", "kendall_tau_a", "pearson"))
+    method = check_choice(method, "method", _COMPARISONS)
     if isinstance(first, RDMRecording) and isinstance(second, RDMRecording):
         if first.n_stimuli == second.n_stimuli and not np.array_equal(first.stimulus_ids, second.stimulus_ids):
             raise ValueError("the RDMs should be of the same stimuli in the same order, got different stimulus_ids")
@@ -128,10 +242,89 @@ def compare_rdms(first, second, *, method="spearman"):
         raise ValueError(f"the RDMs should have the same number of stimulus pairs, got {a.size} and {b.size}")
     if method == "kendall_tau_a":
         return _tau_a(a, b)
+    if method == "cosine":
+        norms = float(np.linalg.norm(a)) * float(np.linalg.norm(b))
+        if norms == 0:
+            raise ValueError("cosine similarity is undefined for an RDM whose dissimilarities are all zero")
+        return float(a @ b) / norms
     if np.ptp(a) == 0 or np.ptp(b) == 0:
         raise ValueError(f"{method} correlation is undefined for a constant RDM")
     test = spearmanr if method == "spearman" else pearsonr
     return float(test(a, b).statistic)
+
+
+class NoiseCeiling(NamedTuple):
+    """Lower and upper bounds of the noise ceiling (see :func:`noise_ceiling`)."""
+
+    lower: float
+    upper: float
+
+
+def noise_ceiling(rdms, *, method="spearman"):
+    """Noise ceiling of RDM comparison from the RDMs of several subjects or sessions.
+
+    Nili, Wingfield, Walther, Su, Marslen-Wilson & Kriegeskorte, "A toolbox
+    for representational similarity analysis", PLoS Comput. Biol. 10,
+    e1003553 (2014): the score the true model can reach given the
+    variability between subjects lies between
+
+    * the lower bound, the mean over subjects ``s`` of the similarity of
+      ``s``'s RDM with the pooled RDM of the other subjects (leave one out),
+      and
+    * the upper bound, the mean similarity of each subject's RDM with the
+      pooled RDM of all subjects (the subject included, an overfit).
+
+    The pooled RDM is the one the method scores best: the mean of the
+    rank-transformed RDMs for ``"spearman"`` and ``"kendall_tau_a"``, of the
+    z-scored RDMs for ``"pearson"`` and of the RDMs scaled to unit root mean
+    square for ``"cosine"``.  Computed with
+    ``rsatoolbox.inference.boot_noise_ceiling``.
+
+    Parameters
+    ----------
+    rdms : sequence of RDMRecording or array_like (square or condensed)
+        At least 2 RDMs of the same stimuli, in the same order (an array of
+        shape ``(n_subjects, n_pairs)`` is a sequence of condensed RDMs).
+    method : {"spearman", "kendall_tau_a", "pearson", "cosine"}, optional
+        As for :func:`compare_rdms`.
+
+    Returns
+    -------
+    NoiseCeiling
+        ``(lower, upper)``, both 1 for identical RDMs.
+
+    Raises
+    ------
+    ValueError
+        If there are fewer than 2 RDMs, they have different numbers of stimulus
+        pairs or (for :class:`RDMRecording`) different stimulus identifiers.
+    ImportError
+        If rsatoolbox is not installed.
+    """
+    method = check_choice(method, "method", _COMPARISONS)
+    rdms = list(rdms)  # the rows of a 2-d array, the matrices of a 3-d one
+    if len(rdms) < 2:
+        raise ValueError(f"a noise ceiling needs the RDMs of at least 2 subjects or sessions, got {len(rdms)}")
+    recorded = [r for r in rdms if isinstance(r, RDMRecording)]
+    if any(not np.array_equal(r.stimulus_ids, recorded[0].stimulus_ids) for r in recorded[1:]):
+        raise ValueError("the RDMs should be of the same stimuli in the same order, got different stimulus_ids")
+    vectors = []
+    for i, r in enumerate(rdms):
+        try:
+            vectors.append(r.condensed if isinstance(r, RDMRecording) else RDMRecording(r).condensed)
+        except ValueError as error:
+            raise ValueError(f"rdms[{i}]: {error}") from None
+    sizes = sorted({v.size for v in vectors})
+    if len(sizes) > 1:
+        raise ValueError(f"the RDMs should have the same number of stimulus pairs, got sizes {sizes}")
+    _import_rsatoolbox("noise_ceiling")
+    from rsatoolbox.inference import boot_noise_ceiling
+    from rsatoolbox.rdm import RDMs
+
+    with warnings.catch_warnings():  # rsatoolbox's note that tau pools averaged ranks, as documented above
+        warnings.filterwarnings("ignore", message="Noise ceiling for tau based on averaged ranks", category=UserWarning)
+        lower, upper = boot_noise_ceiling(RDMs(np.stack(vectors)), method=_RSATOOLBOX_COMPARISONS[method])
+    return NoiseCeiling(float(lower), float(upper))
 
 
 def _hsic(k, m, debiased):
