@@ -18,7 +18,7 @@ from .online import train_online
 from .optimisers import SGD, Adam, Momentum
 from .plasticity import PlasticityRule, registered_rules
 from .synapses import Projection
-from .training import FeedbackAngle, History, NoisyUpdates, UpdateAngle, train
+from .training import FeedbackAngle, History, NoisyUpdates, Observables, UpdateAngle, observables_table, train
 
 try:
     from importlib.metadata import PackageNotFoundError, version
@@ -38,6 +38,7 @@ __all__ = [
     "NetworkState",
     "Neuromodulator",
     "NoisyUpdates",
+    "Observables",
     "Momentum",
     "PlasticityRule",
     "Population",
@@ -50,6 +51,7 @@ __all__ = [
     "accuracy",
     "analysis",
     "models",
+    "observables_table",
     "plasticity",
     "registered_rules",
     "squared_error",

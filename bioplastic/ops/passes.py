@@ -140,7 +140,7 @@ def predict(network, state, x, *, chunk_size=None, out=None):
     if out is None:
         out = np.empty((n_members, n_samples, widths[-1]), dtype=dtype)
     if any(is_conv(p) for p in network.projections):  # feature maps: the clean pass, chunk by chunk
-        chunk_size = chunk_size or max(1, 2**16 // (n_members * max(widths[1:])))
+        chunk_size = chunk_size or max(256, 2**16 // (n_members * max(widths[1:])))  # whole GEMMs over many positions
         for start in range(0, n_samples, chunk_size):
             rows = slice(start, min(start + chunk_size, n_samples))
             out[:, rows] = forward(network, state, x[rows]).output

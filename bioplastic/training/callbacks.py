@@ -45,7 +45,10 @@ class Callback(Parameterised):
     """Base class of callbacks (see the module documentation).
 
     Subclasses set ``name``, store their keyword-only constructor parameters
-    under their own names and implement :meth:`measure`.
+    under their own names and implement :meth:`measure`. During ``measure``
+    the training loop has set ``record_index_``: the position of the record
+    being made (0: the initial state; the same after a resume as in an
+    uninterrupted run).
     """
 
     name = None

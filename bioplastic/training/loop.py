@@ -109,7 +109,7 @@ def run_ensemble(runner, *, stops, config, learning_rates, error="train_error", 
     callbacks = check_callbacks(callbacks)
     if callbacks and not callable(getattr(runner, "callback_inputs", None)):
         raise TypeError(f"{type(runner).__name__} takes no callbacks (it has no callback_inputs()), got {list(callbacks)!r}")
-    first = _measure(runner, callbacks)
+    first = _measure(runner, callbacks, 0)
     series = {k: [v] for k, v in first.items()}
     positions = [0]
     initial_error = first[error].copy()
@@ -134,7 +134,7 @@ def run_ensemble(runner, *, stops, config, learning_rates, error="train_error", 
     for i in range(done, len(stops)):
         stop, label = stops[i], labels[i]
         runner.advance(start, stop, scale, last=i == len(stops) - 1)
-        rec = _measure(runner, callbacks)
+        rec = _measure(runner, callbacks, len(positions))
         active = diverged < 0
         newly = diverging_members(rec[error], rec["weight_norms"], initial_error, divergence_factor, active)
         if newly.any():
@@ -162,13 +162,18 @@ def run_ensemble(runner, *, stops, config, learning_rates, error="train_error", 
     return RunRecords(np.asarray(positions), {k: np.stack(v, axis=1) for k, v in series.items()}, diverged)
 
 
-def _measure(runner, callbacks):
-    """The runner's records and those of every callback, checked: new names, ``n_members`` first."""
+def _measure(runner, callbacks, index):
+    """The runner's records and those of every callback, checked: new names, ``n_members`` first.
+
+    ``index`` is the position of this record in the run (0: the initial state); each callback reads it as
+    ``record_index_`` during its ``measure`` (the same after a resume as in an uninterrupted run).
+    """
     rec = runner.measure()
     if not callbacks:
         return rec
     inputs = runner.callback_inputs()
     for cb in callbacks:
+        cb.record_index_ = index
         extra = cb.measure(*inputs)
         for name, value in extra.items():
             if name in rec:
