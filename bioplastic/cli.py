@@ -1,4 +1,4 @@
-"""Command line: ``bioplastic demo``, ``bioplastic run CONFIG.toml``, ``bioplastic figure NAME``."""
+"""Command line: ``bioplastic demo``, ``bioplastic run CONFIG.toml``, ``bioplastic sweep CONFIG.toml``, ``bioplastic figure NAME``."""
 
 from __future__ import annotations
 
@@ -111,6 +111,17 @@ def _parser():
                    help="recompute a finished run from scratch (discards its checkpoint, replaces its results)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
+    p = sub.add_parser("sweep", help="run the sweep described by the [sweep] section of a TOML configuration file",
+                       description="Run every task of a sweep (a grid over configuration keys, see bioplastic.sweeps); tasks already "
+                                   "stored in --out are skipped. Exit status 1 when some task failed on every attempt.")
+    p.add_argument("config", help="path to CONFIG.toml (with a [sweep] section)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="run on a local Dask cluster of N single-threaded worker processes (default: serially, or on DASK_SCHEDULER_ADDRESS)")
+    p.add_argument("--scheduler", default=None, help="address of a running Dask scheduler, e.g. tcp://127.0.0.1:8786")
+    p.add_argument("--out", default=None, help="output folder (default: the configuration's [output] dir, else sweep_results)")
+    p.add_argument("--retries", type=int, default=2, help="attempts after the first for a failing task (default: %(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
     p = sub.add_parser("figure", help="reproduce a figure of the node-perturbation studies")
     p.add_argument("name", nargs="?", help="figure name, e.g. fig1a (see --list)")
     p.add_argument("--list", action="store_true", help="list the available figures")
@@ -124,17 +135,18 @@ def _parser():
 def _path_problem(args):
     """What is wrong with the command's input and output paths (one line), or ``None``.
 
-    The configuration file of ``run`` must be an existing file; ``--out``
-    (where ``demo``, ``run`` and ``figure NAME`` write) must be a folder or a
-    path where one can be created, not an existing file or a path below one.
+    The configuration file of ``run`` and ``sweep`` must be an existing file;
+    ``--out`` (where ``demo``, ``run``, ``sweep`` and ``figure NAME`` write)
+    must be a folder or a path where one can be created, not an existing
+    file or a path below one.
     """
-    if args.command == "run":
+    if args.command in ("run", "sweep"):
         config = Path(args.config)
         if config.is_dir():
             return f"configuration file {config} is a directory; expected a TOML file"
         if not config.exists():
             return f"configuration file {config} does not exist"
-    writes = args.command in ("demo", "run") or (args.command == "figure" and args.name and not args.list)
+    writes = args.command in ("demo", "run", "sweep") or (args.command == "figure" and args.name and not args.list)
     if writes and args.out is not None:
         out = Path(args.out)
         if out.exists() and not out.is_dir():
@@ -145,6 +157,33 @@ def _path_problem(args):
                     return f"--out {out} lies below the file {parent}; expected a folder (existing or to be created)"
                 break
     return None
+
+
+def _sweep(args):
+    """``bioplastic sweep``: run the sweep, print the last records of every member and the failures; 1 if a task failed."""
+    from .sweeps import Sweep, run_sweep
+
+    sweep = Sweep.from_file(args.config)
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers should be at least 1, was {args.workers}")
+    if args.retries < 0:
+        raise ValueError(f"--retries should be at least 0, was {args.retries}")
+    out = args.out if args.out is not None else (sweep.output_dir or "sweep_results")
+    print(f"{args.config}: {len(sweep)} task(s), {sweep.n_members} ensemble member(s)")
+    try:
+        report = run_sweep(sweep, out, workers=args.workers, scheduler=args.scheduler, retries=args.retries,
+                           progress=not args.no_progress)
+    except (ConnectionError, ImportError) as error:
+        print(f"bioplastic sweep: error: {error}", file=sys.stderr)
+        return 2
+    table = report.table
+    if len(table):
+        last = table[table.epoch == table.groupby("task").epoch.transform("max")]
+        cols = [*sweep.grid_keys, *(c for c in ("learning_rate", "seed", "train_error", "test_error", "test_accuracy", "diverged_epoch")
+                                    if c in last)]
+        print(last[cols].to_string(index=False))
+    print(report.summary())
+    return 0 if report.ok else 1
 
 
 def main(argv=None):
@@ -174,6 +213,8 @@ def main(argv=None):
             cols = [c for c in ("learning_rate", "seed", "train_error", "test_error", "test_accuracy", "diverged_epoch") if c in last]
             print(last[cols].to_string(index=False))
             print(("results in " if history.reused_ else "wrote ") + ", ".join(str(p) for p in paths))
+        elif args.command == "sweep":
+            return _sweep(args)
         elif args.command == "figure":
             from .figures import figures_by_study, run_figure
 

@@ -199,7 +199,8 @@ def _npz_arrays(data, npz_path):
 def _npz_id(npz_path):
     """Identifier stored in ``npz_path``; None if it has none, cannot be read or does not exist."""
     try:
-        with np.load(npz_path, allow_pickle=False) as npz:
+        # the file opened here, so that it is closed also when numpy cannot read it (a truncated npz)
+        with open(npz_path, "rb") as handle, np.load(handle, allow_pickle=False) as npz:
             if _ID_ARRAY not in npz.files:
                 return None
             value = npz[_ID_ARRAY]

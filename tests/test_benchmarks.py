@@ -129,3 +129,16 @@ def test_np_variants_floor_lists_the_products_of_a_step(label, batch, monkeypatc
         matmul_ops = [node.lineno for node in ast.walk(ast.parse(path.read_text()))
                       if isinstance(node, (ast.BinOp, ast.AugAssign)) and isinstance(node.op, ast.MatMult)]
         assert not matmul_ops, (path, matmul_ops)
+
+
+def test_sweep_scaling_quick(monkeypatch, capsys):
+    pytest.importorskip("distributed")
+    monkeypatch.setattr(sys, "argv", ["sweep_scaling.py", "--quick"])
+    runpy.run_path(str(BENCHMARKS / "sweep_scaling.py"), run_name="__main__")
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("sweep: 4 tasks of 1 member(s)")
+    assert any(re.fullmatch(r"serial, in this process: +\d+\.\d{3} s  \( *\d+\.\d ms per task\)", line) for line in lines)
+    assert any(re.fullmatch(r"LocalCluster, 2 workers: +\d+\.\d{3} s  \(start-up \d+\.\d\d s, not counted\)", line) for line in lines)
+    assert "results identical: yes" in lines
+    assert any(re.fullmatch(r"scheduling overhead per task: \d+\.\d\d ms \(no-op round trip\), -?\d+\.\d ms of CPU lost .*", line) for line in lines)
+    assert re.fullmatch(r"sweep speed-up = \d+\.\d\d", lines[-1])  # the main ratio last

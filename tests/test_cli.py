@@ -37,7 +37,7 @@ batch_size = 10
 
 def test_help_lists_commands():
     out = subprocess.run([sys.executable, "-m", "bioplastic.cli", "--help"], capture_output=True, text=True, check=True).stdout
-    for command in ("demo", "run", "figure"):
+    for command in ("demo", "run", "sweep", "figure"):
         assert command in out
 
 
@@ -177,3 +177,55 @@ def test_figure_replot_redraws_from_saved_results(tmp_path, capsys):
     assert "redrew" in capsys.readouterr().out
     assert main(["figure", "fig1a", "--replot", "--out", str(tmp_path / "empty")]) == 2
     assert "no saved results of fig1a" in capsys.readouterr().err
+
+
+SWEEP = """
+[network]
+hidden = "tanh"
+
+[task]
+name = "student_teacher"
+n_inputs = 6
+n_hidden = 5
+n_outputs = 3
+n_train = 60
+n_test = 20
+
+[rule]
+name = "node_perturbation"
+
+[training]
+n_epochs = 2
+batch_size = 10
+
+[output]
+dir = "swept"
+
+[sweep]
+max_members = 2
+grid = {"rule.sigma" = [1e-3, 1e-2], "network.sizes" = [[6, 5, 3], [6, 5, 4]], "training.learning_rate" = [0.01], "training.seeds" = [0, 1]}
+"""
+
+
+def test_sweep_runs_the_tasks_reports_failures_and_skips_finished_tasks_on_a_rerun(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sweep.toml").write_text(SWEEP)
+    assert main(["sweep", "sweep.toml", "--no-progress", "--retries", "0"]) == 1  # the [6, 5, 4] networks do not fit the task
+    out = capsys.readouterr().out
+    assert "sweep.toml: 4 task(s), 8 ensemble member(s)" in out
+    assert "4 task(s): 2 run, 0 already complete (skipped), 2 failed; results in swept" in out
+    assert out.count("failed after 1 attempt(s): ValueError: network has 4 outputs but task 'nonlinear_student_teacher' has 3") == 2
+    assert len(list((tmp_path / "swept").glob("task-*.json"))) == 2
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:4] == ["rule.sigma", "network.sizes", "learning_rate", "seed"])
+    rows = [line.split() for line in lines[header + 1: header + 5]]  # the last records of the 4 members that ran, sorted
+    assert [(row[0], " ".join(row[1:4]), row[4], row[5]) for row in rows] == [
+        ("0.001", "[6, 5, 3]", "0.01", "0"), ("0.001", "[6, 5, 3]", "0.01", "1"), ("0.010", "[6, 5, 3]", "0.01", "0"), ("0.010", "[6, 5, 3]", "0.01", "1")]
+    (tmp_path / "sweep.toml").write_text(SWEEP.replace("[6, 5, 4]", "[6, 4, 3]"))
+    assert main(["sweep", "sweep.toml", "--no-progress", "--out", "swept"]) == 0
+    assert "4 task(s): 2 run, 2 already complete (skipped), 0 failed" in capsys.readouterr().out
+    assert main(["sweep", "missing.toml"]) == 2
+    assert "configuration file missing.toml does not exist" in capsys.readouterr().err
+    (tmp_path / "bad.toml").write_text(SWEEP.replace('"rule.sigma"', '"rule.sigmaa"'))
+    assert main(["sweep", "bad.toml"]) == 2
+    assert "unknown key(s) ['sigmaa'] in [rule]" in capsys.readouterr().err

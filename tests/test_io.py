@@ -381,3 +381,18 @@ def test_history_checks_shapes_when_built():
         bp.History([[0, 1, 2]], {}, [0.1], [0], [-1], {})
     with pytest.raises(ValueError, match="config should be a dict, got list"):
         bp.History([0], {}, [0.1], [0], [-1], [])
+
+
+def test_reading_the_identifier_of_a_truncated_npz_closes_the_file(tmp_path):
+    import gc
+    import warnings
+
+    from bioplastic.io import _npz_id
+
+    path = tmp_path / "cut.npz"
+    np.savez(path, a=np.arange(100))
+    path.write_bytes(path.read_bytes()[:60])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        assert _npz_id(path) is None
+        gc.collect()  # an unclosed handle would warn here

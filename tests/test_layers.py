@@ -59,6 +59,25 @@ def test_kernels_import_only_numpy_and_the_base_layer(path):
     assert ours <= BASE | {"ops"}, f"{path.relative_to(PACKAGE)} imports {sorted(ours - BASE - {'ops'})}"
 
 
+#: the layers above sweeps (the only ones that may import it)
+ABOVE_SWEEPS = {"figures", "cli"}
+
+
+@pytest.mark.parametrize("path", [p for p in sorted(PACKAGE.rglob("*.py")) if p.relative_to(PACKAGE).parts[0] not in {"sweeps", "figures", "cli.py"}],
+                         ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_nothing_below_sweeps_imports_them(path):
+    assert "sweeps" not in _imported(path), f"{path.relative_to(PACKAGE)} imports sweeps, which only figures and the cli may"
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "sweeps").rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_sweeps_import_neither_figures_nor_the_cli_nor_dask_at_module_level(path):
+    assert not _imported(path) & ABOVE_SWEEPS, f"{path.relative_to(PACKAGE)} imports {sorted(_imported(path) & ABOVE_SWEEPS)}"
+    tree = ast.parse(path.read_text())
+    top = {alias.name.split(".")[0] for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))
+           for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])}
+    assert not top & {"dask", "distributed"}, f"{path.relative_to(PACKAGE)} imports Dask at import time (it is optional)"
+
+
 def test_the_parser_sees_relative_and_absolute_imports(tmp_path):
     module = PACKAGE / "plasticity" / "base.py"
     assert {"_params", "_validation", "numpy"} <= _imported(module)
