@@ -142,3 +142,85 @@ def test_sweep_scaling_quick(monkeypatch, capsys):
     assert "results identical: yes" in lines
     assert any(re.fullmatch(r"scheduling overhead per task: \d+\.\d\d ms \(no-op round trip\), -?\d+\.\d ms of CPU lost .*", line) for line in lines)
     assert re.fullmatch(r"sweep speed-up = \d+\.\d\d", lines[-1])  # the main ratio last
+
+
+def test_conv_step_quick(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["conv_step.py", "--quick"])
+    runpy.run_path(str(BENCHMARKS / "conv_step.py"), run_name="__main__")
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("CNN 3x8x8 (conv 32 5x5 pad 2 pool 2, conv 64 5x5 pad 2 pool 2, readout 10 softmax")
+    assert any(re.search(r"BLAS: \S+ .*kernels, \d+ thread\(s\)", line) for line in lines)
+    for label in ("SGD", "NP"):  # GEMMs, GFLOP/step, floor ms, step ms, step/floor
+        assert any(re.fullmatch(rf"{label} +\d+ +\d+\.\d\d +\d+\.\d +\d+\.\d +\d+\.\d\dx", line) for line in lines), label
+    assert any(line == "PyTorch: not installed (import torch failed), its CPU convolutions not timed"
+               or re.match(r"PyTorch \S+ CPU convolutions \(\d+ thread\(s\)\): SGD \d+\.\d ms/step", line) for line in lines)
+    assert any(re.fullmatch(r"goal SGD/floor <= 1\.5x: \d+\.\d\dx  (PASS|MISS)", line) for line in lines)
+    assert any(re.fullmatch(r"goal NP/floor <= 2\.0x: \d+\.\d\dx  (PASS|MISS)", line) for line in lines)
+    assert re.fullmatch(r"ratio SGD/floor: +\d+\.\d\d   \(goal <= 1\.5\)", lines[-2])
+    assert re.fullmatch(r"ratio NP/floor: +\d+\.\d\d   \(goal <= 2\.0\)", lines[-1])  # the main ratio last
+
+
+def _products_of_a_step(engine, x, target, scale, monkeypatch):
+    """``(stack shape, (m, k, n, layout))`` of every ``np.matmul`` of one engine step, and the package files the step ran.
+
+    The step before (the first) allocates the scratch arrays. ``layout`` is
+    ``"N"`` (C order) or ``"T"`` (a transposed view, as BLAS reads it) for
+    each operand; other numpy products fail the step.
+    """
+    matmul, calls, files = np.matmul, [], set()
+
+    def layout(a):
+        return "N" if a.strides[-1] == a.itemsize else "T" if a.strides[-2] == a.itemsize else "copy"
+
+    def counting(a, b, *args, **kwargs):
+        calls.append((np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), (a.shape[-2], a.shape[-1], b.shape[-1], layout(a) + layout(b))))
+        return matmul(a, b, *args, **kwargs)
+
+    def forbidden(name):
+        def call(*args, **kwargs):
+            raise AssertionError(f"the step called np.{name}, which the floor does not count")
+        return call
+
+    def profile(frame, event, arg):
+        if event == "call":
+            files.add(frame.f_code.co_filename)
+
+    engine.start_epoch(2)
+    with engine.running():
+        engine.step(x, target, scale)
+        with monkeypatch.context() as patch:
+            patch.setattr(np, "matmul", counting)
+            for name in ("dot", "tensordot", "inner", "vdot"):
+                patch.setattr(np, name, forbidden(name))
+            sys.setprofile(profile)
+            try:
+                engine.step(x, target, scale)
+            finally:
+                sys.setprofile(None)
+    package = Path(bioplastic.__file__).resolve().parent
+    return calls, sorted(p for p in map(Path, files) if p.suffix == ".py" and package in p.resolve().parents)
+
+
+@pytest.mark.parametrize("label", ["SGD", "NP"])
+def test_conv_step_floor_lists_the_products_of_a_step(label, monkeypatch):
+    """The floor's GEMMs are exactly the matrix products an engine step of the CNN makes, blocks of samples included."""
+    bench = runpy.run_path(str(BENCHMARKS / "conv_step.py"))  # not __main__: the definitions only
+    # blocks of 2 samples' patches in the first convolution (1, 2, 2 of 5 samples), of 1 in the second: blocks of two sizes
+    monkeypatch.setattr(bioplastic.ops.convolution, "BLOCK_BYTES", 40_000)
+    in_shape, batch = (3, 8, 8), 5
+    engine = bench["make_engine"](label, in_shape, batch)
+    rng = np.random.default_rng(1)
+    x = rng.random((batch, int(np.prod(in_shape))), dtype=np.float32)
+    target = np.eye(10, dtype=np.float32)[rng.integers(0, 10, batch)]
+    calls, ran = _products_of_a_step(engine, x, target, np.array([1e-3], dtype=np.float32), monkeypatch)
+    assert all(stack in ((), (1,)) for stack, _ in calls)  # one member: one product per call
+    expected = bench["gemm_counts"](label, in_shape, batch)
+    assert Counter(shape for _, shape in calls) == expected
+    assert (32, 75, 64, "NN") in expected and (32, 75, 128, "NN") in expected  # the first convolution's two block sizes
+    # forward 3 + 5 blocks + readout; SGD's backward (readout, 5 blocks) or NP's propagated change (5 blocks, readout); updates
+    assert sum(expected.values()) == (3 + 5 + 1) + (1 + 5) + (3 + 5 + 1)
+    assert any(p.name == "convolution.py" for p in ran)
+    for path in ran:  # no product escapes the count as the @ operator
+        matmul_ops = [node.lineno for node in ast.walk(ast.parse(path.read_text()))
+                      if isinstance(node, (ast.BinOp, ast.AugAssign)) and isinstance(node.op, ast.MatMult)]
+        assert not matmul_ops, (path, matmul_ops)

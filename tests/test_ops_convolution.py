@@ -11,10 +11,12 @@ from bioplastic.ops import (
     conv2d_input_gradient,
     conv2d_weight_update,
     conv_output_shape,
+    convolution,
     im2col,
     max_pool2d,
     max_pool2d_backward,
 )
+from bioplastic.ops.convolution import sample_blocks
 
 #: (kernel_size, stride, padding): kernel sizes 1/3/5, strides 1-2, paddings 0-2, and a rectangular case
 GEOMETRIES = [(k, s, p) for k in (1, 3, 5) for s in (1, 2) for p in (0, 1, 2)] + [((3, 5), (2, 1), (1, 2))]
@@ -367,8 +369,49 @@ def test_conv2d_weight_update_broadcasts_the_coefficient_and_shares_a_broadcast_
     assert str(info.value) == "delta has output size 4x5, but a 7x9 input with kernel_size 3, stride 1 and padding 1 gives 7x9"
 
 
+# ----------------------------------------------------------------------------- blocks of samples
+def test_sample_blocks_are_the_fewest_within_the_byte_budget_and_of_sizes_within_one():
+    assert sample_blocks(10, 100, block_bytes=300) == [(0, 2), (2, 5), (5, 7), (7, 10)]  # 3 samples a block at most: 4 blocks
+    assert sample_blocks(7, 10, block_bytes=1000) == [(0, 7)]
+    assert sample_blocks(3, 5000, block_bytes=1000) == [(0, 1), (1, 2), (2, 3)]  # at least one sample a block
+    for batch in range(1, 40):
+        blocks = sample_blocks(batch, 7, block_bytes=30)
+        sizes = [hi - lo for lo, hi in blocks]
+        assert blocks[0][0] == 0 and blocks[-1][1] == batch and all(a[1] == b[0] for a, b in zip(blocks[:-1], blocks[1:], strict=True))
+        assert max(sizes) <= 4 and max(sizes) - min(sizes) <= 1 and len(blocks) == -(-batch // 4)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+@pytest.mark.parametrize("kernel_size, stride, padding", [(3, 1, 1), (5, 2, 2), ((3, 5), (2, 1), (1, 2))])
+def test_convolutions_in_blocks_of_samples_match_the_loops(kernel_size, stride, padding, shared, monkeypatch):
+    """A byte budget below one sample's patches: every sample is a block of its own (5 GEMMs of each kind)."""
+    rng = np.random.default_rng(11)
+    batch = 5
+    x = rng.standard_normal((batch, 2, HEIGHT, WIDTH) if shared else (N_MEMBERS, batch, 2, HEIGHT, WIDTH))
+    kernels = rng.standard_normal((N_MEMBERS, 3, 2, *_pair(kernel_size)))
+    oh, ow = _out_size(HEIGHT, WIDTH, kernel_size, stride, padding)
+    delta = rng.standard_normal((N_MEMBERS, batch, 3, oh, ow))
+    coefficient = rng.standard_normal((N_MEMBERS, batch))
+    monkeypatch.setattr(convolution, "BLOCK_BYTES", 8)
+    matmul, calls = np.matmul, []
+    monkeypatch.setattr(np, "matmul", lambda *args, **kwargs: calls.append(1) or matmul(*args, **kwargs))
+    for workspace in (None, Workspace()):
+        calls.clear()
+        h = conv2d(x, kernels, stride=stride, padding=padding, workspace=workspace)
+        dx = conv2d_input_gradient(delta, kernels, (HEIGHT, WIDTH), stride=stride, padding=padding, workspace=workspace)
+        dk, db = conv2d_weight_update(delta, x, kernel_size, stride=stride, padding=padding, coefficient=coefficient, workspace=workspace)
+        assert len(calls) == 3 * batch
+        np.testing.assert_allclose(h, _naive_conv(x, kernels, None, stride, padding), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(dx, _naive_transposed_conv(delta, kernels, HEIGHT, WIDTH, stride, padding), rtol=1e-12, atol=1e-12)
+        expected_dk, expected_db = _naive_weight_update(delta, x, kernel_size, stride, padding, coefficient)
+        np.testing.assert_allclose(dk, expected_dk, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(db, expected_db, rtol=1e-12, atol=1e-12)
+
+
 # ----------------------------------------------------------------------------- pooling
-POOLS = [(2, None), (3, 1), (3, 2), ((2, 3), (1, 2)), (1, None)]
+#: overlapping windows, and windows side by side (stride = kernel, the default) that tile the image exactly or leave
+#: rows and columns out, square and rectangular
+POOLS = [(2, None), (3, 1), (3, 2), ((2, 3), (1, 2)), (1, None), (3, None), ((2, 3), None), ((2, 1), None)]
 POOL_SHAPE = (2, 2, 2, 7, 9)
 
 

@@ -15,6 +15,13 @@ share the input, the stacked kernels of every member make it a single GEMM.
 No per-sample or per-position Python loop is run anywhere: the scatter of the
 transposed operations and the pooling loop over the ``kh kw`` kernel offsets
 only, each offset one vectorised pass over all members, samples and positions.
+
+The three convolution kernels take the batch in blocks of samples
+(:func:`sample_blocks`) whose patches (or columns, for the transposed
+convolution) fill at most :data:`BLOCK_BYTES`: one GEMM per block, on
+patches that are still in cache, and no call allocates (and faults in) an
+array of the whole batch's patches. The kernel changes add the blocks' GEMMs
+in turn; results do not depend on the blocks beyond rounding.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .workspace import scratch, shared_member
 
 __all__ = [
+    "BLOCK_BYTES",
     "avg_pool2d",
     "avg_pool2d_backward",
     "conv2d",
@@ -36,7 +44,12 @@ __all__ = [
     "im2col",
     "max_pool2d",
     "max_pool2d_backward",
+    "sample_blocks",
 ]
+
+#: Bytes of patches (or columns) that a convolution builds for one GEMM: the batch is
+#: taken in blocks of samples of at most this size (at least one sample a block).
+BLOCK_BYTES = 2**23
 
 
 # ----------------------------------------------------------------------------- geometry
@@ -156,6 +169,35 @@ def _input_size(input_shape, leading, name="input_shape"):
 
 
 # ----------------------------------------------------------------------------- patches
+def sample_blocks(batch, bytes_per_sample, *, block_bytes=None):
+    """The blocks of samples a convolution takes the batch in: ``[(lo, hi), ...]``.
+
+    The fewest blocks of consecutive samples whose patches fill at most
+    ``block_bytes`` (at least one sample a block), of sizes within one of
+    each other: ``n = ceil(batch / max(1, block_bytes // bytes_per_sample))``
+    blocks with bounds ``j * batch // n``.
+
+    Parameters
+    ----------
+    batch : int
+        Samples, at least 1.
+    bytes_per_sample : int
+        Bytes of one sample's patches (or columns), over all members that
+        the GEMM multiplies at once.
+    block_bytes : int, optional
+        By default :data:`BLOCK_BYTES`.
+
+    Returns
+    -------
+    list of (int, int)
+    """
+    block_bytes = BLOCK_BYTES if block_bytes is None else block_bytes
+    per_block = max(1, int(block_bytes) // max(1, int(bytes_per_sample)))
+    n_blocks = -(-int(batch) // per_block)
+    bounds = [j * int(batch) // n_blocks for j in range(n_blocks + 1)]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
 def _patches_into(x, geometry, out, workspace):
     """Write the patches of ``x`` into ``out`` of shape ``(..., batch * out_h * out_w, in_channels * kh * kw)``.
 
@@ -259,9 +301,10 @@ def conv2d(x, kernels, bias=None, *, stride=1, padding=0, workspace=None, out=No
     x : ndarray of shape (batch, in_channels, height, width) or (n_members, batch, in_channels, height, width)
         A 4-D ``x`` (or a broadcast view of one) is shared by all members:
         its patches are built once and multiplied by every member's kernels
-        in one GEMM, ``(batch out_h out_w, in_channels kh kw) x
-        (in_channels kh kw, n_members out_channels)``; otherwise one GEMM per
-        member.
+        in one GEMM, ``(n_members out_channels, in_channels kh kw) x
+        (in_channels kh kw, batch out_h out_w)``; otherwise one GEMM per
+        member. Either is made once per block of samples
+        (:func:`sample_blocks`), on that block's patches.
     kernels : ndarray of shape (n_members, out_channels, in_channels, kh, kw)
     bias : ndarray of shape (n_members, out_channels), optional
     stride : int or (int, int), default 1
@@ -295,13 +338,17 @@ def conv2d(x, kernels, bias=None, *, stride=1, padding=0, workspace=None, out=No
     batch = x.shape[-4]
     n_cols, n_rows = in_channels * kh * kw, batch * oh * ow
     dtype = np.result_type(x, kernels) if bias is None else np.result_type(x, kernels, bias)
-    patches = _patches(x, geometry, dtype, workspace).swapaxes(-1, -2)  # (..., n_cols, n_rows), C-contiguous
-    flat = kernels.reshape(n_members, out_channels, n_cols)
-    h = _scratch(workspace, "conv_h", (n_members, out_channels, n_rows), dtype)
-    if x.ndim == 4:  # all members' kernels stacked: one GEMM for the ensemble
-        np.matmul(flat.reshape(n_members * out_channels, n_cols), patches, out=h.reshape(n_members * out_channels, n_rows))
+    positions = oh * ow
+    if x.ndim == 4:  # all members' kernels stacked: one GEMM for the ensemble (a block)
+        flat = kernels.reshape(n_members * out_channels, n_cols)
+        h = _scratch(workspace, "conv_h", (n_members * out_channels, n_rows), dtype)
     else:
-        np.matmul(flat, patches, out=h)
+        flat = kernels.reshape(n_members, out_channels, n_cols)
+        h = _scratch(workspace, "conv_h", (n_members, out_channels, n_rows), dtype)
+    copies = 1 if x.ndim == 4 else n_members
+    for lo, hi in sample_blocks(batch, copies * n_cols * positions * np.dtype(dtype).itemsize):
+        patches = _patches(x[..., lo:hi, :, :, :], geometry, dtype, workspace).swapaxes(-1, -2)  # (..., n_cols, rows), C-contiguous
+        np.matmul(flat, patches, out=h[..., lo * positions:hi * positions])
     h = h.reshape(n_members, out_channels, batch, oh, ow).transpose(0, 2, 1, 3, 4)  # a view; the copy below reads whole rows
     shape = (n_members, batch, out_channels, oh, ow)
     if out is None:
@@ -358,10 +405,12 @@ def conv2d_input_gradient(delta, kernels, input_shape, *, stride, padding, works
 
     Notes
     -----
-    One GEMM per member, ``(in_channels kh kw, out_channels) x (out_channels,
-    batch out_h out_w)``, gives every patch's share; col2im then adds the
-    patches back onto the (padded) image with one vectorised, strided add per
-    kernel offset ``(i, j)`` (``kh kw`` passes, none per position or sample).
+    One GEMM per member and block of samples (:func:`sample_blocks`),
+    ``(in_channels kh kw, out_channels) x (out_channels, block out_h out_w)``,
+    gives every patch's share; col2im then adds the block's patches back onto
+    the (padded) image with one vectorised add per kernel offset ``(i, j)``
+    into an image ``out_w`` wide (whole rows), and one strided add per kernel
+    column ``j`` (``kh kw + kw`` passes a block, none per position or sample).
     """
     delta, kernels = np.asarray(delta), np.asarray(kernels)
     n_members, batch, out_channels, oh, ow = _check_delta(delta)
@@ -374,12 +423,9 @@ def conv2d_input_gradient(delta, kernels, input_shape, *, stride, padding, works
     _check_output_size(delta.shape, geometry, height, width, (kh, kw), stride, padding)
     _, stride_, (ph, pw), output = geometry
     dtype = np.result_type(delta, kernels)
-    delta_t = _members_first_delta(delta, dtype, workspace)
-    n_cols, n_rows = in_channels * kh * kw, batch * oh * ow
-    cols = _scratch(workspace, "conv_cols", (n_members, n_cols, n_rows), dtype)
-    # kernels^T as a transposed view: BLAS reads it in place
-    np.matmul(kernels.reshape(n_members, out_channels, n_cols).transpose(0, 2, 1), delta_t.reshape(n_members, out_channels, n_rows), out=cols)
-    cols = cols.reshape(n_members, in_channels, kh, kw, batch, oh, ow)
+    n_cols, positions = in_channels * kh * kw, oh * ow
+    delta_t = _members_first_delta(delta, dtype, workspace).reshape(n_members, out_channels, batch * positions)
+    kernels_t = kernels.reshape(n_members, out_channels, n_cols).transpose(0, 2, 1)  # a transposed view: BLAS reads it in place
     shape = (n_members, batch, in_channels, height, width)
     if out is None:
         out = np.empty(shape, dtype=dtype)
@@ -387,13 +433,24 @@ def conv2d_input_gradient(delta, kernels, input_shape, *, stride, padding, works
         raise ValueError(f"out should have shape (n_members, batch, in_channels, height, width) = {shape}, got {out.shape}")
     # accumulated in the (member, channel, sample) order of the GEMM's result, so that every add
     # reads and writes whole rows; one transposing copy at the end
-    image = _scratch(workspace, "conv_image", (n_members, in_channels, batch, height + 2 * ph, width + 2 * pw), dtype)
+    padded = (height + 2 * ph, width + 2 * pw)
+    image = _scratch(workspace, "conv_image", (n_members, in_channels, batch, *padded), dtype)
     image[...] = 0
-    for i in range(kh):
+    for lo, hi in sample_blocks(batch, n_members * n_cols * positions * np.dtype(dtype).itemsize):
+        cols = _scratch(workspace, "conv_cols", (n_members, n_cols, (hi - lo) * positions), dtype)
+        np.matmul(kernels_t, delta_t[..., lo * positions:hi * positions], out=cols)
+        cols = cols.reshape(n_members, in_channels, kh, kw, hi - lo, oh, ow)
+        block = image[:, :, lo:hi]  # the block's samples: still in cache for all kh kw adds
+        # per kernel column j: the kernel rows' shares summed first into an image ow wide (each add one run of
+        # out_h x out_w values at stride 1), then added at columns j, j + sw, ... (runs of out_w values)
+        column = _scratch(workspace, "conv_column", (n_members, in_channels, hi - lo, padded[0], ow), dtype)
         for j in range(kw):
-            rows, columns = _offset_slices(i, j, stride_, output)
-            target = image[..., rows, columns]
-            target += cols[:, :, i, j]
+            column[...] = 0
+            for i in range(kh):
+                rows, _ = _offset_slices(i, j, stride_, output)
+                column[..., rows, :] += cols[:, :, i, j]
+            _, columns = _offset_slices(0, j, stride_, output)
+            block[..., columns] += column
     np.copyto(out, image[..., ph:ph + height, pw:pw + width].transpose(0, 2, 1, 3, 4))
     return out
 
@@ -406,7 +463,9 @@ def conv2d_weight_update(delta, x, kernel_size, *, stride, padding, coefficient=
     Like :func:`~bioplastic.ops.outer_sum`, the sum over samples and
     positions is one GEMM per member, ``(out_channels, batch out_h out_w) x
     (batch out_h out_w, in_channels kh kw)``; a shared input (4-D, or a
-    broadcast view of one) makes it a single GEMM for all members.
+    broadcast view of one) makes it a single GEMM for all members. The sum is
+    split by blocks of samples (:func:`sample_blocks`): one such GEMM per
+    block, on its patches, added up in turn.
 
     Parameters
     ----------
@@ -452,11 +511,17 @@ def conv2d_weight_update(delta, x, kernel_size, *, stride, padding, coefficient=
     in_channels = x.shape[-3]
     n_rows = batch * oh * ow
     delta_t = _members_first_delta(delta, dtype, workspace, coefficient).reshape(n_members, out_channels, n_rows)
-    patches = _patches(x, geometry, dtype, workspace)  # (..., n_rows, in_channels * kh * kw)
-    if x.ndim == 4:  # one GEMM for the ensemble
-        weight_change = np.matmul(delta_t.reshape(n_members * out_channels, n_rows), patches)
-    else:
-        weight_change = np.matmul(delta_t, patches)
+    positions, n_cols = oh * ow, in_channels * kh * kw
+    factor = delta_t.reshape(n_members * out_channels, n_rows) if x.ndim == 4 else delta_t  # one GEMM for the ensemble
+    copies = 1 if x.ndim == 4 else n_members
+    weight_change = None
+    for lo, hi in sample_blocks(batch, copies * n_cols * positions * np.dtype(dtype).itemsize):
+        patches = _patches(x[..., lo:hi, :, :, :], geometry, dtype, workspace)  # (..., rows, in_channels * kh * kw)
+        block = factor[..., lo * positions:hi * positions]
+        if weight_change is None:
+            weight_change = np.matmul(block, patches)
+        else:
+            weight_change += np.matmul(block, patches, out=_scratch(workspace, "conv_dk", weight_change.shape, dtype))
     return weight_change.reshape(n_members, out_channels, in_channels, kh, kw), delta_t.sum(axis=2)
 
 
@@ -492,12 +557,30 @@ def avg_pool2d(x, kernel_size, *, stride=None):
     """
     x = np.asarray(x)
     (kh, kw), stride_, _, output = _pool_geometry(x.shape, kernel_size, stride)
-    out = np.zeros((*x.shape[:-2], *output), dtype=np.result_type(x, 1.0))
-    for i in range(kh):
-        for j in range(kw):
-            out += x[(..., *_offset_slices(i, j, stride_, output))]
+    dtype = np.result_type(x, 1.0)
+    if stride_ == (kh, kw):  # windows side by side: each window's rows summed as whole image rows, then its columns
+        lead, (oh, ow) = x.shape[:-2], output
+        rows = x[..., :oh * kh, :ow * kw].reshape(*lead, oh, kh, ow * kw)
+        summed = _sum_of([rows[..., i, :] for i in range(kh)], dtype)  # (..., out_h, out_w * kw), a new array
+        columns = summed.reshape(*lead, oh, ow, kw)
+        out = columns[..., 0] if kw == 1 else _sum_of([columns[..., j] for j in range(kw)], dtype)
+    else:
+        out = np.zeros((*x.shape[:-2], *output), dtype=dtype)
+        for i in range(kh):
+            for j in range(kw):
+                out += x[(..., *_offset_slices(i, j, stride_, output))]
     out /= kh * kw
     return out
+
+
+def _sum_of(views, dtype):
+    """A new array of ``dtype``: the sum of ``views`` (of one shape), added in order."""
+    if len(views) == 1:
+        return np.array(views[0], dtype=dtype)
+    total = np.add(views[0], views[1], dtype=dtype)
+    for view in views[2:]:
+        total += view
+    return total
 
 
 def avg_pool2d_backward(grad, input_shape, kernel_size, *, stride=None):
@@ -526,6 +609,15 @@ def avg_pool2d_backward(grad, input_shape, kernel_size, *, stride=None):
     (kh, kw), stride_, _, output = _pool_geometry((height, width), kernel_size, stride, "input_shape")
     _check_pool_gradient(grad, leading, output)
     share = grad / (kh * kw)
+    if stride_ == (kh, kw):  # windows side by side: every entry in at most one window, written once
+        dx = np.empty((*leading, height, width), dtype=share.dtype)
+        covered = (output[0] * kh, output[1] * kw)
+        dx[..., covered[0]:, :] = 0
+        dx[..., :covered[0], covered[1]:] = 0
+        for i in range(kh):
+            for j in range(kw):
+                dx[(..., *_offset_slices(i, j, stride_, output))] = share
+        return dx
     dx = np.zeros((*leading, height, width), dtype=share.dtype)
     for i in range(kh):
         for j in range(kw):

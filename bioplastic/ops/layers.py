@@ -50,7 +50,9 @@ def conv_projection_input(projection, x, kernels, bias=None, *, workspace=None):
         h = avg_pool2d(h, projection.pool)
     n_members, batch = h.shape[:2]
     if bias is not None:
-        h = h + bias[:, None, :, None, None]
+        bias = bias[:, None, :, None, None]
+        # in place where the dtype allows: h is a new array of conv2d's (or of the pooling's)
+        h = np.add(h, bias, out=h) if np.result_type(h, bias) == h.dtype else h + bias
     return np.ascontiguousarray(h).reshape(n_members, batch, -1)
 
 
