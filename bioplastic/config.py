@@ -10,7 +10,7 @@ A configuration has the sections ``[network]``, ``[task]``, ``[rule]``,
     noise = "gaussian"
 
     [task]
-    name = "student_teacher"  # or "sarcos", "mnist", "idx_images" (see TASKS)
+    name = "student_teacher"  # or "sarcos", "mnist", "idx_images", "cifar10" (see TASKS)
     n_train = 2000
 
     [rule]
@@ -86,6 +86,7 @@ TASKS = {
     "sarcos": ("bioplastic.tasks.sarcos", "SarcosTask"),
     "mnist": ("bioplastic.tasks.mnist", "MnistTask"),
     "idx_images": ("bioplastic.tasks.idx_images", "IdxImageTask"),
+    "cifar10": ("bioplastic.tasks.cifar10", "Cifar10Task"),
 }
 
 

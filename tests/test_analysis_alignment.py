@@ -41,14 +41,16 @@ def test_backprop_update_cosine_with_itself_is_one():
     np.testing.assert_allclose(cos, 1.0, rtol=1e-12)
 
 
-@pytest.mark.parametrize("rule", [bp.NodePerturbation(), Reinforce(perturb_hidden=True), WeightPerturbation(layers=[1])], ids=repr)
+@pytest.mark.parametrize("rule", [bp.NodePerturbation(), Reinforce(perturb_hidden=True), WeightPerturbation(layers=[1]),
+                                  bp.ActivityNodePerturbation(n_samples=3, noise="bernoulli")], ids=repr)
 def test_sample_directions_draws_the_declared_noise_in_order(rule):
-    """Population noise layer by layer, then Gaussian synaptic noise (n_members, n_post, n_pre + 1), from one stream."""
+    """Population noise layer by layer (its draws per sample, its distribution), then Gaussian synaptic noise, from one stream."""
     net, state, x, t = _problem(3)
     loss = bp.SquaredError()
     rng = np.random.default_rng(7)
     needs = rule.noise_needs(net)
-    noise = [draw_noise(rng, pop.noise, (3, 5, pop.n_neurons), state.dtype) if needs.population[k] else None
+    kinds = list(needs.kinds) or [None] * net.n_layers
+    noise = [draw_noise(rng, kinds[k] or pop.noise, (3, needs.samples * 5, pop.n_neurons), state.dtype) if needs.population[k] else None
              for k, pop in enumerate(net.populations[1:])] if any(needs.population) else None
     synaptic = [draw_noise(rng, "gaussian", (3, proj.n_post, proj.n_pre + 1), state.dtype) if needs.synapse[k] else None
                 for k, proj in enumerate(net.projections)] if any(needs.synapse) else None

@@ -65,8 +65,17 @@ def _idx_images(tmp_path):
     return _toml((15, 8, 4), task, readout="softmax", batch_size=10, n_epochs=2), expected
 
 
+def _cifar10(tmp_path):
+    data_dir = data_dir_or_skip()
+    task = {"name": '"cifar10"', "data_dir": f"'{data_dir}'", "n_train": 500, "n_test": 200, "augment": "true"}
+    expected = {"name": "cifar10", "n_inputs": 3072, "n_outputs": 10, "n_train": 500, "n_test": 200, "classification": True,
+                "augment": True, "provenance": "lossy_subset"}
+    return _toml((3072, 20, 10), task, readout="softmax", rule="backprop", learning_rate=0.01, batch_size=100), expected
+
+
 #: task name -> function(tmp_path) giving (configuration text, expected entries of the recorded task description)
-CONFIGS = {"student_teacher": _student_teacher, "sarcos": _sarcos, "mnist": _mnist, "idx_images": _idx_images}
+CONFIGS = {"student_teacher": _student_teacher, "sarcos": _sarcos, "mnist": _mnist, "idx_images": _idx_images,
+           "cifar10": _cifar10}
 
 
 def test_every_task_name_has_a_test_configuration():

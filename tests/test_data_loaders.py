@@ -24,13 +24,16 @@ import pytest
 from conftest import naive_idx_bytes, write_idx_image_set
 from scipy.io import loadmat, savemat
 
-from bioplastic.tasks import DatasetTask, IdxImageTask, _data, sarcos
+from bioplastic.tasks import DatasetTask, IdxImageTask, _data, cifar10, sarcos
 from bioplastic.tasks._data import ENV_VAR, resolve_data_dir
 from bioplastic.tasks.cifar10 import (
     CIFAR10_LABEL_NAMES,
     CIFAR10_MD5,
+    CIFAR10_PROVENANCE,
     CIFAR10_TARBALL,
     CIFAR10_URL,
+    Cifar10Task,
+    crop_and_flip,
     load_cifar10,
 )
 from bioplastic.tasks.idx_images import load_idx_images
@@ -743,3 +746,134 @@ def test_cifar10_local_subset():
     np.testing.assert_array_equal(np.bincount(d["y_train"], minlength=10), 1000)
     np.testing.assert_array_equal(np.bincount(d["y_test"], minlength=10), 200)
     assert d["label_names"] == list(CIFAR10_LABEL_NAMES)
+
+
+# --------------------------------------------------------------------------
+# the CIFAR-10 task: standardisation, augmentation, provenance
+# --------------------------------------------------------------------------
+
+
+def _cifar_tarball(directory, n_train=6, n_test=3):
+    """A synthetic tarball in ``directory``; returns its path and the raw uint8 train and test images."""
+    train, x_train, _ = _records([i % 10 for i in range(n_train)], seed0=0)
+    test, x_test, _ = _records([(3 * i) % 10 for i in range(n_test)], seed0=50)
+    path = _write_tar(directory / CIFAR10_TARBALL, {"cifar-10-batches-bin/data_batch_1.bin": train,
+                                                    "cifar-10-batches-bin/test_batch.bin": test})
+    return path, x_train, x_test
+
+
+def test_cifar10_task_standardises_each_channel_with_the_training_sets_mean_and_std(tmp_path):
+    _, raw_train, raw_test = _cifar_tarball(tmp_path / "cifar10")
+    task = Cifar10Task(tmp_path, n_train=5)
+    assert (task.n_inputs, task.n_outputs, task.n_train, len(task.x_test)) == (3072, 10, 5, 3)
+    train = task.x_train.reshape(5, 3, 32, 32)
+    for c in range(3):  # exact on the training set: mean 0, std 1 in every channel
+        assert abs(train[:, c].mean()) < 1e-13 and train[:, c].std() == pytest.approx(1.0, abs=1e-13)
+    # the statistics of the training images kept (the first 5), one channel at a time; the test set uses the same
+    for c in range(3):
+        values = [raw_train[n, c, i, j] / 255.0 for n in range(5) for i in range(32) for j in range(32)]
+        mean = sum(values) / len(values)
+        std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+        assert task.channel_mean[c] == pytest.approx(mean, rel=1e-12) and task.channel_std[c] == pytest.approx(std, rel=1e-12)
+        np.testing.assert_allclose(task.x_test.reshape(3, 3, 32, 32)[:, c], (raw_test[:, c] / 255.0 - mean) / std, rtol=1e-12)
+    # channel-major flat layout: input k = channel * 1024 + row * 32 + column
+    np.testing.assert_allclose(task.x_train[1, 2 * 1024 + 5 * 32 + 7], (raw_train[1, 2, 5, 7] / 255.0 - mean) / std, rtol=1e-12)
+    description = task.describe()
+    assert description["channel_mean"] == task.channel_mean.tolist() and description["augment"] is False
+    assert "training set's mean and std" in description["standardisation"] and description["augmentation"] is None
+
+
+def _naive_crop_and_flip(images, offsets, flips, padding):
+    out = np.zeros_like(images)
+    n, channels, height, width = images.shape
+    for k in range(n):
+        for c in range(channels):
+            for i in range(height):
+                for j in range(width):
+                    col = width - 1 - j if flips[k] else j  # the column of the crop seen at j
+                    r, q = offsets[k, 0] + i - padding, offsets[k, 1] + col - padding  # in the unpadded image
+                    out[k, c, i, j] = images[k, c, r, q] if 0 <= r < height and 0 <= q < width else 0.0
+    return out
+
+
+def test_cifar10_crop_and_flip_equal_a_naive_loop_and_flips_really_flip():
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((5, 2, 3, 4))
+    offsets = rng.integers(0, 5, size=(5, 2))
+    flips = np.array([True, False, True, False, True])
+    got = crop_and_flip(images, offsets, flips, padding=2)
+    assert got.shape == images.shape
+    np.testing.assert_array_equal(got, _naive_crop_and_flip(images, offsets, flips, 2))
+    centre = np.full((5, 2), 2)
+    np.testing.assert_array_equal(crop_and_flip(images, centre, np.zeros(5, bool), padding=2), images)
+    np.testing.assert_array_equal(crop_and_flip(images, centre, np.ones(5, bool), padding=2), images[..., ::-1])
+    assert crop_and_flip(images, centre, np.ones(5, bool), padding=2)[0, 1, 2, 0] == images[0, 1, 2, 3]
+    shifted = crop_and_flip(images, np.array([[0, 4]] * 5), np.zeros(5, bool), padding=2)  # 2 rows down, 2 columns left
+    np.testing.assert_array_equal(shifted[:, :, 2:, :2], images[:, :, :1, 2:])
+    assert not shifted[:, :, :2].any() and not shifted[:, :, :, 2:].any()
+    with pytest.raises(ValueError, match=r"offsets should lie in \[0, 4\] \(padding 2\), got values in \[5, 5\]"):
+        crop_and_flip(images, np.full((5, 2), 5), flips, padding=2)
+    with pytest.raises(ValueError, match=r"offsets should have shape \(5, 2\) and flips \(5,\) for 5 images, got \(4, 2\)"):
+        crop_and_flip(images, offsets[:4], flips, padding=2)
+
+
+def _epoch(task, seed, batch_size=2):
+    return [x for x, _ in task.batches(batch_size, np.random.default_rng(seed))]
+
+
+def test_cifar10_augmentation_is_reproducible_for_a_seed_and_drawn_anew_each_epoch(tmp_path):
+    _cifar_tarball(tmp_path / "cifar10")
+    plain, augmented = Cifar10Task(tmp_path), Cifar10Task(tmp_path, augment=True)
+    first, again = _epoch(augmented, 3), _epoch(augmented, 3)
+    assert len(first) == 3 and all(x.shape == (2, 3072) for x in first)
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)  # the same seed draws the same crops and flips
+    assert not all(np.array_equal(a, b) for a, b in zip(first, _epoch(augmented, 4), strict=True))
+    rng = np.random.default_rng(3)  # two epochs from one stream differ
+    one, two = [[x for x, _ in augmented.batches(6, rng)][0] for _ in range(2)]
+    assert not np.array_equal(one, two)
+    # what the task draws: the order (as without augmentation), then one offset pair and one flip per image
+    rng = np.random.default_rng(3)
+    order = rng.permutation(6)
+    offsets, flips = rng.integers(0, 9, size=(6, 2)), rng.random(6) < 0.5
+    images = plain.x_train.reshape(6, 3, 32, 32)
+    expected = crop_and_flip(images[order], offsets[order], flips[order], padding=4).reshape(6, -1)
+    np.testing.assert_array_equal(np.concatenate(first), expected)
+    # without augmentation the minibatches are DatasetTask's; the evaluation sets are never augmented
+    base = DatasetTask(plain.x_train, plain.labels_train, plain.x_test, plain.labels_test, n_classes=10)
+    for a, b in zip(_epoch(plain, 3), _epoch(base, 3), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(augmented.evaluation_sets()["train"][0], plain.x_train)
+    assert "horizontal flips with probability 1/2" in augmented.describe()["augmentation"]
+
+
+def test_cifar10_task_states_where_its_images_come_from(tmp_path, monkeypatch):
+    path, _, _ = _cifar_tarball(tmp_path / "a" / "cifar10-lossy-subset")
+    task = Cifar10Task(tmp_path / "a")
+    assert task.provenance == "lossy_subset" and task.describe()["path"] == str(path)
+    assert task.describe()["data"] == CIFAR10_PROVENANCE["lossy_subset"] and "lossy" in task.describe()["data"]
+    _cifar_tarball(tmp_path / "b" / "cifar10")
+    assert Cifar10Task(tmp_path / "b").describe()["data"] == CIFAR10_PROVENANCE["local"]
+    monkeypatch.setattr(cifar10, "CIFAR10_MD5", hashlib.md5(path.read_bytes()).hexdigest())
+    assert Cifar10Task(tmp_path / "a").provenance == "canonical"  # the checksum comes first
+
+
+def test_cifar10_task_checks_its_arguments(tmp_path):
+    _cifar_tarball(tmp_path / "cifar10")
+    with pytest.raises(ValueError, match="n_train=7 exceeds the 6 CIFAR-10 training images"):
+        Cifar10Task(tmp_path, n_train=7)
+    with pytest.raises(TypeError, match="augment should be True or False, got 'yes'"):
+        Cifar10Task(tmp_path, augment="yes")
+    with pytest.raises(ValueError, match="n_test"):
+        Cifar10Task(tmp_path, n_test=0)
+
+
+@needs_data
+def test_cifar10_task_on_the_offline_subset_says_it_is_lossy():
+    task = Cifar10Task(download=False, n_train=1000, n_test=500, augment=True)
+    assert task.provenance == "lossy_subset" and "lossy" in task.describe()["data"]
+    train = task.x_train.reshape(1000, 3, 32, 32)
+    np.testing.assert_allclose(train.mean(axis=(0, 2, 3)), 0.0, atol=1e-12)
+    np.testing.assert_allclose(train.std(axis=(0, 2, 3)), 1.0, rtol=1e-12)
+    x, target = next(task.batches(100, np.random.default_rng(0)))
+    assert x.shape == (100, 3072) and target.shape == (100, 10)

@@ -43,7 +43,8 @@ def cosine_similarity(a, b):
 def _draw_rule_noise(rule, network, n_members, batch, dtype, rng):
     """The intrinsic and synaptic noise ``rule`` needs for one step: ``(noise, synaptic_noise)``.
 
-    Population noise, layer by layer, then synaptic noise, projection by
+    Population noise (``needs.samples`` draws per sample, in the rule's or
+    the population's distribution), layer by layer, then synaptic noise, projection by
     projection (unit-variance Gaussian of shape ``(n_members, n_post, n_pre + 1)``);
     ``None`` for a kind of noise the rule does not need.
     """
@@ -52,9 +53,10 @@ def _draw_rule_noise(rule, network, n_members, batch, dtype, rng):
         raise ValueError(f"{rule!r} needs noise but no population or projection of {network!r} that it perturbs has noise")
     noise = None
     if any(needs.population):
+        kinds = list(needs.kinds) or [None] * network.n_layers  # the rule's distribution, else the population's
         noise = [
-            draw_noise(rng, pop.noise, (n_members, batch, pop.n_neurons), dtype) if noisy else None
-            for noisy, pop in zip(needs.population, network.populations[1:], strict=True)
+            draw_noise(rng, kind or pop.noise, (n_members, needs.samples * batch, pop.n_neurons), dtype) if noisy else None
+            for noisy, pop, kind in zip(needs.population, network.populations[1:], kinds, strict=True)
         ]
     synaptic_noise = None
     if any(needs.synapse):

@@ -14,18 +14,21 @@ module                              figures
                                     instability, training time, synaptic scaling
 :mod:`.mnist`                       5A-C: the vision task (MNIST)
 :mod:`.dimensionality`              S2B, S3D, S4E: dimensionality of hidden representations
+:mod:`.cifar10`                     S5: NP in a convolutional network on CIFAR-10 with weight
+                                    decay and synaptic scaling; ``figS5_rules``: BP, FA and
+                                    ANP on the same network (a companion, not in the paper)
 ==================================  ==========================================================
 
 :mod:`.linear_setup` and :mod:`.nonlinear_setup` hold the settings and
 helpers the figure modules share (the linear student, SARCOS and MNIST tasks
-and rules). Each figure ``<name>`` comes as ``compute_<name>`` (results, no
+and rules); :mod:`.cifar10` keeps its own (the task, the networks). Each figure ``<name>`` comes as ``compute_<name>`` (results, no
 matplotlib), ``draw_<name>`` (figure from results) and the registered
 ``<name>`` (both, with the files); see :mod:`bioplastic.figures`.
 """
 
-from . import dimensionality, instability, learning_dynamics, mnist, sarcos, scalability
+from . import cifar10, dimensionality, instability, learning_dynamics, mnist, sarcos, scalability
 
-__all__ = ["CITATION", "STUDY", "dimensionality", "instability", "learning_dynamics", "mnist", "sarcos", "scalability"]
+__all__ = ["CITATION", "STUDY", "cifar10", "dimensionality", "instability", "learning_dynamics", "mnist", "sarcos", "scalability"]
 from ._style import STUDY  # how the figures and ``bioplastic figure --list`` name the study
 
 #: the paper
