@@ -24,14 +24,20 @@ printed last. The same steps in PyTorch's CPU convolutions are reported too
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 
 import bioplastic as bp
 from bioplastic._threads import blas_description, current_blas_threads
 from bioplastic.engines.numpy import NumpyEngine
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
+from _gemm_floor import floor_calls, interleaved_steps  # noqa: E402
+
 from bioplastic.ops.convolution import sample_blocks
 
 IN_SHAPE = (3, 32, 32)
@@ -149,19 +155,6 @@ def gemm_flops(products):
     return sum(2.0 * m * k * n for _, m, k, n, _ in products)
 
 
-def floor_calls(products, rng, dtype):
-    """``(a, b, out)`` of each product: preallocated arrays of its shapes, in the code's layouts."""
-
-    def operand(rows, cols, layout):
-        return rng.standard_normal((rows, cols)).astype(dtype) if layout == "N" else rng.standard_normal((cols, rows)).astype(dtype).T
-
-    arrays = {}
-    for _, m, k, n, layout in products:
-        if (m, k, n, layout) not in arrays:
-            arrays[m, k, n, layout] = (operand(m, k, layout[0]), operand(k, n, layout[1]), np.empty((m, n), dtype=dtype))
-    return [arrays[tuple(g[1:])] for g in products]
-
-
 def step_and_floor(label, in_shape, batch, xs, ys, n_steps, dtype, rng):
     """Seconds for ``n_steps`` engine steps of a variant and for its floor, interleaved step by step.
 
@@ -174,20 +167,7 @@ def step_and_floor(label, in_shape, batch, xs, ys, n_steps, dtype, rng):
     engine = make_engine(label, in_shape, batch, dtype)
     calls = floor_calls(gemms(label, in_shape, batch, np.dtype(dtype).itemsize), rng, dtype)
     scale = np.array([1e-3], dtype=dtype)
-    steps = floor = 0.0
-    engine.start_epoch(n_steps + 1)
-    with engine.running():
-        engine.step(xs[0], ys[0], scale)  # the first step allocates the scratch arrays
-        for i in range(n_steps):
-            start = time.perf_counter()
-            engine.step(xs[i % len(xs)], ys[i % len(ys)], scale)
-            middle = time.perf_counter()
-            for a, b, out in calls:
-                np.matmul(a, b, out=out)
-            end = time.perf_counter()
-            steps += middle - start
-            floor += end - middle
-    return steps, floor
+    return interleaved_steps(engine, calls, xs, ys, n_steps, scale, warm_up=True)
 
 
 def torch_steps(in_shape, batch, xs, ys, n_steps, repeats, threads):

@@ -27,14 +27,19 @@ is printed last. Misses are reported, not raised.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 
 import bioplastic as bp
 from bioplastic._threads import blas_description, current_blas_threads
 from bioplastic.engines.numpy import NumpyEngine
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared helpers
+from _gemm_floor import floor_calls, interleaved_steps  # noqa: E402
 
 SIZES = (784, 256, 256, 256, 10)
 BATCH = 1000
@@ -186,24 +191,6 @@ def gemm_flops(products):
     return sum((m + 1) * k * n if layout == "gram" else 2.0 * m * k * n for _, m, k, n, layout in products)
 
 
-def floor_calls(products, rng, dtype):
-    """``(a, b, out)`` of each product: preallocated arrays of its shapes, in the code's layouts."""
-
-    def operand(rows, cols, layout):
-        return rng.standard_normal((rows, cols)).astype(dtype) if layout == "N" else rng.standard_normal((cols, rows)).astype(dtype).T
-
-    arrays = {}
-    for _, m, k, n, layout in products:
-        if (m, k, n, layout) in arrays:
-            continue
-        if layout == "gram":  # X^T X with one array X of shape (k, n), n = m
-            x = operand(k, n, "N")
-            arrays[m, k, n, layout] = (x.T, x, np.empty((m, n), dtype=dtype))
-        else:
-            arrays[m, k, n, layout] = (operand(m, k, layout[0]), operand(k, n, layout[1]), np.empty((m, n), dtype=dtype))
-    return [arrays[tuple(g[1:])] for g in products]
-
-
 def epoch_and_floor(label, sizes, batch, xs, ys, n_steps, dtype, rng):
     """Seconds for ``n_steps`` engine steps of a variant and for its floor, interleaved step by step.
 
@@ -216,19 +203,7 @@ def epoch_and_floor(label, sizes, batch, xs, ys, n_steps, dtype, rng):
     engine = make_engine(label, sizes, batch, dtype)
     calls = floor_calls(gemms(label, sizes, batch), rng, dtype)
     scale = np.array([1e-4], dtype=dtype)
-    epoch = floor = 0.0
-    engine.start_epoch(n_steps)
-    with engine.running():
-        for i in range(n_steps):
-            start = time.perf_counter()
-            engine.step(xs[i % len(xs)], ys[i % len(ys)], scale)
-            middle = time.perf_counter()
-            for a, b, out in calls:
-                np.matmul(a, b, out=out)
-            end = time.perf_counter()
-            epoch += middle - start
-            floor += end - middle
-    return epoch, floor
+    return interleaved_steps(engine, calls, xs, ys, n_steps, scale)
 
 
 def adam_seconds(sizes, n_steps, rng, dtype):

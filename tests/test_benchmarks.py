@@ -72,23 +72,20 @@ def test_np_variants_quick(monkeypatch, capsys):
     assert re.fullmatch(r"ratio DANP/floor: +\d+\.\d\d   \(goal <= 2\.0\)", lines[-1])  # the main ratio last
 
 
-@pytest.mark.parametrize("batch", [24, 5])  # batch >= every width (the benchmark's network), and below them
-@pytest.mark.parametrize("label", NP_VARIANTS)
-def test_np_variants_floor_lists_the_products_of_a_step(label, batch, monkeypatch):
-    """The floor's GEMMs are exactly the matrix products an engine step makes (counted by wrapping np.matmul)."""
-    bench = runpy.run_path(str(BENCHMARKS / "np_variants.py"))  # not __main__: the definitions only
-    sizes = (20, 9, 8, 7, 3)  # distinct, non-increasing widths (> 1): each product's shape says which it is
-    engine = bench["make_engine"](label, sizes, batch)
-    rng = np.random.default_rng(1)
-    x = rng.random((batch, sizes[0]), dtype=np.float32)
-    target = np.eye(sizes[-1], dtype=np.float32)[rng.integers(0, sizes[-1], batch)]
-    scale = np.array([1e-3], dtype=np.float32)
+def _products_of_a_step(engine, x, target, scale, monkeypatch):
+    """``(stack shape, (m, k, n, layout))`` of every ``np.matmul`` of one engine step, and the package files the step ran.
+
+    The step before (the first) allocates the scratch arrays. ``layout`` is
+    ``"N"`` (C order) or ``"T"`` (a transposed view, as BLAS reads it) for
+    each operand, or ``"gram"`` when the first operand is the second
+    transposed (one array: numpy's SYRK path); other numpy products fail the step.
+    """
     matmul, calls, files = np.matmul, [], set()
 
-    def layout(a):  # "N": C order, "T": a transposed view (as BLAS reads it), "copy": neither
+    def layout(a):  # "copy": neither C order nor a transposed view
         return "N" if a.strides[-1] == a.itemsize else "T" if a.strides[-2] == a.itemsize else "copy"
 
-    def layouts(a, b):  # "gram": a is b transposed (one array: numpy's SYRK path)
+    def layouts(a, b):
         same = a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
         if same and a.shape[-2:] == b.shape[-2:][::-1] and a.strides[-2:] == b.strides[-2:][::-1]:
             return "gram"
@@ -109,7 +106,7 @@ def test_np_variants_floor_lists_the_products_of_a_step(label, batch, monkeypatc
 
     engine.start_epoch(2)
     with engine.running():
-        engine.step(x, target, scale)  # the first step (scratch arrays allocated)
+        engine.step(x, target, scale)
         with monkeypatch.context() as patch:
             patch.setattr(np, "matmul", counting)
             for name in ("dot", "tensordot", "inner", "vdot"):
@@ -119,16 +116,33 @@ def test_np_variants_floor_lists_the_products_of_a_step(label, batch, monkeypatc
                 engine.step(x, target, scale)
             finally:
                 sys.setprofile(None)
-    assert all(stack in ((), (1,)) for stack, _ in calls)  # one member: one product per call
-    assert Counter(shape for _, shape in calls) == bench["gemm_counts"](label, sizes, batch)
-    # no product escapes the count as the @ operator in the package code the step ran
     package = Path(bioplastic.__file__).resolve().parent
-    ran = sorted(p for p in map(Path, files) if p.suffix == ".py" and package in p.resolve().parents)
-    assert any(p.name == "passes.py" for p in ran)
-    for path in ran:
+    return calls, sorted(p for p in map(Path, files) if p.suffix == ".py" and package in p.resolve().parents)
+
+
+def _assert_no_matmul_operator(paths):
+    """No product escapes the count as the ``@`` operator in the package code a step ran."""
+    for path in paths:
         matmul_ops = [node.lineno for node in ast.walk(ast.parse(path.read_text()))
                       if isinstance(node, (ast.BinOp, ast.AugAssign)) and isinstance(node.op, ast.MatMult)]
         assert not matmul_ops, (path, matmul_ops)
+
+
+@pytest.mark.parametrize("batch", [24, 5])  # batch >= every width (the benchmark's network), and below them
+@pytest.mark.parametrize("label", NP_VARIANTS)
+def test_np_variants_floor_lists_the_products_of_a_step(label, batch, monkeypatch):
+    """The floor's GEMMs are exactly the matrix products an engine step makes (counted by wrapping np.matmul)."""
+    bench = runpy.run_path(str(BENCHMARKS / "np_variants.py"))  # not __main__: the definitions only
+    sizes = (20, 9, 8, 7, 3)  # distinct, non-increasing widths (> 1): each product's shape says which it is
+    engine = bench["make_engine"](label, sizes, batch)
+    rng = np.random.default_rng(1)
+    x = rng.random((batch, sizes[0]), dtype=np.float32)
+    target = np.eye(sizes[-1], dtype=np.float32)[rng.integers(0, sizes[-1], batch)]
+    calls, ran = _products_of_a_step(engine, x, target, np.array([1e-3], dtype=np.float32), monkeypatch)
+    assert all(stack in ((), (1,)) for stack, _ in calls)  # one member: one product per call
+    assert Counter(shape for _, shape in calls) == bench["gemm_counts"](label, sizes, batch)
+    assert any(p.name == "passes.py" for p in ran)
+    _assert_no_matmul_operator(ran)
 
 
 def test_sweep_scaling_quick(monkeypatch, capsys):
@@ -160,47 +174,6 @@ def test_conv_step_quick(monkeypatch, capsys):
     assert re.fullmatch(r"ratio NP/floor: +\d+\.\d\d   \(goal <= 2\.0\)", lines[-1])  # the main ratio last
 
 
-def _products_of_a_step(engine, x, target, scale, monkeypatch):
-    """``(stack shape, (m, k, n, layout))`` of every ``np.matmul`` of one engine step, and the package files the step ran.
-
-    The step before (the first) allocates the scratch arrays. ``layout`` is
-    ``"N"`` (C order) or ``"T"`` (a transposed view, as BLAS reads it) for
-    each operand; other numpy products fail the step.
-    """
-    matmul, calls, files = np.matmul, [], set()
-
-    def layout(a):
-        return "N" if a.strides[-1] == a.itemsize else "T" if a.strides[-2] == a.itemsize else "copy"
-
-    def counting(a, b, *args, **kwargs):
-        calls.append((np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), (a.shape[-2], a.shape[-1], b.shape[-1], layout(a) + layout(b))))
-        return matmul(a, b, *args, **kwargs)
-
-    def forbidden(name):
-        def call(*args, **kwargs):
-            raise AssertionError(f"the step called np.{name}, which the floor does not count")
-        return call
-
-    def profile(frame, event, arg):
-        if event == "call":
-            files.add(frame.f_code.co_filename)
-
-    engine.start_epoch(2)
-    with engine.running():
-        engine.step(x, target, scale)
-        with monkeypatch.context() as patch:
-            patch.setattr(np, "matmul", counting)
-            for name in ("dot", "tensordot", "inner", "vdot"):
-                patch.setattr(np, name, forbidden(name))
-            sys.setprofile(profile)
-            try:
-                engine.step(x, target, scale)
-            finally:
-                sys.setprofile(None)
-    package = Path(bioplastic.__file__).resolve().parent
-    return calls, sorted(p for p in map(Path, files) if p.suffix == ".py" and package in p.resolve().parents)
-
-
 @pytest.mark.parametrize("label", ["SGD", "NP"])
 def test_conv_step_floor_lists_the_products_of_a_step(label, monkeypatch):
     """The floor's GEMMs are exactly the matrix products an engine step of the CNN makes, blocks of samples included."""
@@ -220,7 +193,4 @@ def test_conv_step_floor_lists_the_products_of_a_step(label, monkeypatch):
     # forward 3 + 5 blocks + readout; SGD's backward (readout, 5 blocks) or NP's propagated change (5 blocks, readout); updates
     assert sum(expected.values()) == (3 + 5 + 1) + (1 + 5) + (3 + 5 + 1)
     assert any(p.name == "convolution.py" for p in ran)
-    for path in ran:  # no product escapes the count as the @ operator
-        matmul_ops = [node.lineno for node in ast.walk(ast.parse(path.read_text()))
-                      if isinstance(node, (ast.BinOp, ast.AugAssign)) and isinstance(node.op, ast.MatMult)]
-        assert not matmul_ops, (path, matmul_ops)
+    _assert_no_matmul_operator(ran)
