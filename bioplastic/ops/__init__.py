@@ -13,6 +13,7 @@ know no rule, engine, task, training loop or plot; the descriptions
 
 from .backprop import backprop_deltas, direct_feedback_deltas
 from .convolution import (
+    BLOCK_BYTES,
     avg_pool2d,
     avg_pool2d_backward,
     conv2d,
@@ -22,6 +23,7 @@ from .convolution import (
     im2col,
     max_pool2d,
     max_pool2d_backward,
+    sample_blocks,
 )
 from .layers import conv_projection_input, conv_projection_transpose, conv_projection_update, is_conv
 from .noise import NOISE_TYPES, draw_noise
@@ -32,6 +34,7 @@ from .statistics import covariance_participation_ratio
 from .workspace import Workspace, scratch, shared_member
 
 __all__ = [
+    "BLOCK_BYTES",
     "NOISE_TYPES",
     "Activity",
     "Workspace",
@@ -60,6 +63,7 @@ __all__ = [
     "outer_sum_transposed",
     "perturbation_change",
     "predict",
+    "sample_blocks",
     "scratch",
     "shared_member",
     "synaptic_perturbation_change",
