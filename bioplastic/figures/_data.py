@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 
-__all__ = ["cifar10_subset", "figure_data_dir", "mnist_subset"]
+__all__ = ["centred_cifar10", "cifar10_subset", "figure_data_dir", "mnist_subset"]
 
 
 def figure_data_dir():
@@ -52,3 +52,38 @@ def cifar10_subset(n_train=None, n_test=None, *, augment=False, eval_train_size=
         Training images the evaluations use.
     """
     return _cached_cifar10(n_train, n_test, bool(augment), eval_train_size, figure_data_dir())
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_centred_cifar10(n_train, n_test, pool, eval_train_size, data_dir):
+    from ..tasks.base import DatasetTask
+    from ..tasks.cifar10 import load_cifar10
+
+    data = load_cifar10(data_dir, download=data_dir is None)
+    x_train, x_test = data["x_train"][:n_train], data["x_test"][:n_test]
+    if pool > 1:  # average pooling: (n, 3, 32, 32) -> (n, 3, 32 / pool, 32 / pool)
+        side = 32 // pool
+        x_train = x_train.reshape(len(x_train), 3, side, pool, side, pool).mean(axis=(3, 5))
+        x_test = x_test.reshape(len(x_test), 3, side, pool, side, pool).mean(axis=(3, 5))
+    x_train, x_test = x_train.reshape(len(x_train), -1), x_test.reshape(len(x_test), -1)
+    mean = x_train.mean(axis=0)
+    return DatasetTask(x_train - mean, data["y_train"][:n_train], x_test - mean, data["y_test"][:n_test], n_classes=10,
+                       name="cifar10", eval_train_size=eval_train_size)
+
+
+def centred_cifar10(n_train=None, n_test=None, *, pool=1, eval_train_size):
+    """CIFAR-10 flattened and centred on the training mean (no scaling), optionally ``pool x pool`` average-pooled, loaded once per process.
+
+    The MLP studies' input (Kunin et al., Dalm et al.); :func:`cifar10_subset`
+    is the per-channel standardised task of the convolutional networks.
+
+    Parameters
+    ----------
+    n_train, n_test : int or None
+        The first ``n_train`` training and ``n_test`` test images (``None``: all).
+    pool : int, default 1
+        Average-pooling window (and stride) applied to each 32 x 32 channel first.
+    eval_train_size : int
+        Training images the evaluations use.
+    """
+    return _cached_centred_cifar10(n_train, n_test, pool, eval_train_size, figure_data_dir())

@@ -24,7 +24,6 @@ one), :func:`train_run` trains with a checkpoint so that a rerun resumes.
 
 from __future__ import annotations
 
-import functools
 import warnings
 from pathlib import Path
 
@@ -39,7 +38,7 @@ from ...plasticity import ActivityNodePerturbation, Backprop, IterativeNodePertu
 from ...training import train
 from ...training.callbacks import Callback
 from .. import FigureResults
-from .._data import figure_data_dir, mnist_subset
+from .._data import centred_cifar10, mnist_subset
 
 __all__ = [
     "BATCH_SIZE",
@@ -154,26 +153,9 @@ def mnist_task(quick):
     return mnist_subset(5000, 1000, eval_train_size=1000) if quick else mnist_subset(eval_train_size=10000)
 
 
-@functools.lru_cache(maxsize=2)
-def _cached_cifar(quick, data_dir):
-    from ...tasks.base import DatasetTask
-    from ...tasks.cifar10 import load_cifar10
-
-    data = load_cifar10(data_dir, download=data_dir is None)
-    n_train, n_test = (2000, 500) if quick else (None, None)
-    x_train, x_test = data["x_train"][:n_train], data["x_test"][:n_test]
-    if quick:  # 2x2 average pooling: (n, 3, 32, 32) -> (n, 3, 16, 16)
-        x_train = x_train.reshape(len(x_train), 3, 16, 2, 16, 2).mean(axis=(3, 5))
-        x_test = x_test.reshape(len(x_test), 3, 16, 2, 16, 2).mean(axis=(3, 5))
-    x_train, x_test = x_train.reshape(len(x_train), -1), x_test.reshape(len(x_test), -1)
-    mean = x_train.mean(axis=0)
-    return DatasetTask(x_train - mean, data["y_train"][:n_train], x_test - mean, data["y_test"][:n_test], n_classes=10,
-                       name="cifar10", eval_train_size=500 if quick else 5000)
-
-
 def cifar_task(quick):
     """CIFAR-10 from the local tarball, flattened and centred: quick, the first 2,000 / 500 images 2x2-pooled (768 inputs); else all."""
-    return _cached_cifar(bool(quick), figure_data_dir())
+    return centred_cifar10(2000, 500, pool=2, eval_train_size=500) if quick else centred_cifar10(eval_train_size=5000)
 
 
 class InputCorrelation(Callback):

@@ -21,7 +21,6 @@ from the run's checkpoint (weights and rule state), see
 
 from __future__ import annotations
 
-import functools
 import tempfile
 import warnings
 from pathlib import Path
@@ -44,7 +43,7 @@ from ...plasticity import (
 )
 from ...training import train
 from .. import FigureResults
-from .._data import figure_data_dir, mnist_subset
+from .._data import centred_cifar10, mnist_subset
 
 __all__ = [
     "DEFAULT_COEFFICIENTS",
@@ -117,23 +116,9 @@ def mnist_task(quick):
     return mnist_subset(2000, 1000, eval_train_size=1000) if quick else mnist_subset(eval_train_size=10000)
 
 
-@functools.lru_cache(maxsize=2)
-def _cached_cifar(quick, data_dir):
-    from ...tasks.base import DatasetTask
-    from ...tasks.cifar10 import load_cifar10
-
-    data = load_cifar10(data_dir, download=data_dir is None)
-    n_train, n_test = (1000, 500) if quick else (None, None)
-    x_train = data["x_train"][:n_train].reshape(-1, 3 * 32 * 32)
-    x_test = data["x_test"][:n_test].reshape(-1, 3 * 32 * 32)
-    mean = x_train.mean(axis=0)
-    return DatasetTask(x_train - mean, data["y_train"][:n_train], x_test - mean, data["y_test"][:n_test], n_classes=10,
-                       name="cifar10", eval_train_size=500 if quick else 2000)
-
-
 def cifar_task(quick):
     """CIFAR-10 from the local tarball, flattened and centred: the first 1,000 training / 500 test images (quick), or all."""
-    return _cached_cifar(bool(quick), figure_data_dir())
+    return centred_cifar10(1000, 500, eval_train_size=500) if quick else centred_cifar10(eval_train_size=2000)
 
 
 def network_for(task, depth, width=WIDTH):
