@@ -30,6 +30,7 @@ from .._random import make_rng
 from .._validation import check_choice, check_finite_array, check_positive_int
 from ..ops.statistics import covariance_participation_ratio
 from .recording import RDMRecording, Recording
+from .recording import _response_matrix as _responses
 
 __all__ = [
     "corrected_participation_ratio",
@@ -41,15 +42,6 @@ __all__ = [
     "rdm_participation_ratio",
     "rdm_spectrum",
 ]
-
-
-def _responses(responses, name="responses"):
-    if isinstance(responses, Recording):
-        responses = responses.mean_responses()
-    responses = check_finite_array(responses, name, ndim=2, dtype=float)
-    if responses.shape[0] < 2:
-        raise ValueError(f"{name} should have at least 2 stimuli (rows), got shape {responses.shape}")
-    return responses
 
 
 def _second_moment(responses):

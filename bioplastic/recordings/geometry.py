@@ -30,21 +30,13 @@ from scipy.stats import kendalltau, pearsonr, spearmanr
 
 from .._validation import check_choice, check_finite_array
 from .recording import RDMRecording, Recording
+from .recording import _response_matrix as _responses
 
 __all__ = ["NoiseCeiling", "compare_rdms", "crossnobis_rdm", "linear_cka", "noise_ceiling", "procrustes_distance", "rdm"]
 
 _METRICS = ("correlation", "euclidean", "sqeuclidean")
 _COMPARISONS = ("spearman", "kendall_tau_a", "pearson", "cosine")
 _RSATOOLBOX_COMPARISONS = {"spearman": "spearman", "kendall_tau_a": "tau-a", "pearson": "corr", "cosine": "cosine"}
-
-
-def _responses(responses, name):
-    if isinstance(responses, Recording):
-        responses = responses.mean_responses()
-    responses = check_finite_array(responses, name, ndim=2, dtype=float)
-    if responses.shape[0] < 2:
-        raise ValueError(f"{name} should have at least 2 stimuli (rows), got shape {responses.shape}")
-    return responses
 
 
 def rdm(responses, *, metric="correlation"):

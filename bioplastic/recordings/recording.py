@@ -23,7 +23,22 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.distance import squareform
 
+from .._validation import check_finite_array
+
 __all__ = ["RDMRecording", "Recording", "recording_from_activity"]
+
+
+def _response_matrix(responses, name="responses"):
+    """Mean responses ``(n_stimuli, n_neurons)`` of a :class:`Recording` (over repeats) or of an array, checked: finite, 2-D, >= 2 stimuli.
+
+    The one way the estimators of :mod:`.dimensionality` and :mod:`.geometry` read responses.
+    """
+    if isinstance(responses, Recording):
+        responses = responses.mean_responses()
+    responses = check_finite_array(responses, name, ndim=2, dtype=float)
+    if responses.shape[0] < 2:
+        raise ValueError(f"{name} should have at least 2 stimuli (rows), got shape {responses.shape}")
+    return responses
 
 
 def _stimulus_ids(stimulus_ids, n_stimuli):
