@@ -13,7 +13,7 @@ from ._random import make_rng
 from ._validation import check_positive
 from .decorrelation import LateralDecorrelation
 from .neurons import Population
-from .ops import Activity, forward
+from .ops import Activity, forward, is_conv
 from .synapses import ConvProjection, Projection
 
 __all__ = ["Activity", "Network", "NetworkState"]
@@ -186,7 +186,7 @@ class Network:
         self.decorrelation = decorrelation
         if decorrelation is not None:
             for k, on in enumerate(decorrelation.layer_mask(self)):  # layer indices in range
-                if on and getattr(self.projections[k], "kind", "dense") == "conv":
+                if on and is_conv(self.projections[k]):
                     raise ValueError(f"lateral decorrelation of a convolutional projection's input (projection {k}, "
                                      f"{self.projections[k]!r}) is not supported; decorrelate the all-to-all projections only, "
                                      f"e.g. LateralDecorrelation(layers={[j for j, p in enumerate(self.projections) if p.kind != 'conv']})")

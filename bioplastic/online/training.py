@@ -12,6 +12,7 @@ from ..homeostasis import SynapticScaling
 from ..io import to_jsonable
 from ..losses import SquaredError
 from ..network import Network
+from ..ops import is_conv
 from ..plasticity.backprop import Backprop
 from ..plasticity.base import PlasticityRule
 from ..plasticity.node_perturbation import NodePerturbation
@@ -340,7 +341,7 @@ def _rule_noise(rule, network):
         runs = ", ".join(f"{cls.name!r} ({cls.__name__})" for cls in _RULES)
         raise ValueError(f"train_online runs the rules {runs}, got rule {rule.name!r} ({rule!r}); "
                          "train it with bioplastic.train(..., batch_size=1)")
-    if any(getattr(p, "kind", "dense") == "conv" for p in network.projections):
+    if any(is_conv(p) for p in network.projections):
         raise ValueError(f"train_online runs all-to-all projections, got a convolutional one in {network!r}; "
                          "train it with bioplastic.train(..., batch_size=1)")
     if getattr(network, "decorrelation", None) is not None:

@@ -12,6 +12,7 @@ from ..._validation import check_choice, check_finite_array, check_fraction, che
 from ...homeostasis import SynapticScaling
 from ...losses import SquaredError, get_loss
 from ...network import Network, NetworkState
+from ...ops import is_conv
 from ...plasticity.base import PlasticityRule, Updates
 from ..numpy import forward, predict
 from ._runtime import TARGETS, import_brian2, quiet
@@ -152,7 +153,7 @@ class Brian2Engine:
                  cache_dir=None):
         if not isinstance(network, Network):
             raise TypeError(f"network should be a Network, got {network!r}")
-        if any(p.kind == "conv" for p in network.projections):
+        if any(is_conv(p) for p in network.projections):
             raise ValueError(f"the Brian2 engine runs all-to-all projections, got a convolutional one in {network!r}; "
                              "the numpy engine runs them")
         if network.decorrelation is not None:
