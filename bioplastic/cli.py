@@ -128,6 +128,9 @@ def _parser():
     p.add_argument("--quick", action="store_true", help="small sizes (minutes); default: paper sizes")
     p.add_argument("--replot", action="store_true", help="draw the PNG again from the results saved in --out, computing nothing")
     p.add_argument("--out", default="figures_out", help="output folder (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="run the figure's searches on a local Dask cluster of N single-threaded workers (fig4e, fig5b, fig5c)")
+    p.add_argument("--scheduler", default=None, help="address of a running Dask scheduler whose workers run the searches instead")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser
 
@@ -234,10 +237,11 @@ def main(argv=None):
                 replot(args.name, results, png=png)
                 print(f"redrew {png} from {results}.npz/.json")
                 return 0
-            summary = run_figure(args.name, quick=args.quick, out_dir=args.out, progress=not args.no_progress)
+            summary = run_figure(args.name, quick=args.quick, out_dir=args.out, progress=not args.no_progress, workers=args.workers,
+                                 scheduler=args.scheduler)
             for key, value in summary.items():
                 print(f"{key}: {value}")
-    except (ValueError, TypeError, FileNotFoundError) as error:
+    except (ValueError, TypeError, FileNotFoundError, ImportError, ConnectionError) as error:
         print(f"bioplastic {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0

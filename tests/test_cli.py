@@ -229,3 +229,15 @@ def test_sweep_runs_the_tasks_reports_failures_and_skips_finished_tasks_on_a_rer
     (tmp_path / "bad.toml").write_text(SWEEP.replace('"rule.sigma"', '"rule.sigmaa"'))
     assert main(["sweep", "bad.toml"]) == 2
     assert "unknown key(s) ['sigmaa'] in [rule]" in capsys.readouterr().err
+
+
+def test_figure_workers_and_scheduler_reach_the_figure_and_others_refuse_them(tmp_path, capsys, monkeypatch):
+    import bioplastic.figures
+
+    assert main(["figure", "fig1a", "--quick", "--workers", "2", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert "figure 'fig1a' does not distribute its runs (got workers=2, scheduler=None)" in capsys.readouterr().err
+    seen = {}
+    monkeypatch.setattr(bioplastic.figures, "run_figure", lambda name, **kw: seen.update(kw, name=name) or {"done": 1})
+    assert main(["figure", "fig4e", "--scheduler", "tcp://127.0.0.1:8786", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert seen == {"name": "fig4e", "quick": False, "out_dir": str(tmp_path), "progress": False, "workers": None,
+                    "scheduler": "tcp://127.0.0.1:8786"}

@@ -12,13 +12,15 @@ import sys
 import textwrap
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import bioplastic
+import bioplastic._threads
 import bioplastic.training
 from bioplastic.config import build_experiment
-from bioplastic.sweeps import Sweep, canonical_json, config_hash, merge_results, result_path, run_sweep, stored_result
+from bioplastic.sweeps import Sweep, canonical_json, config_hash, map_calls, merge_results, result_path, run_sweep, stored_result
 
 TASK = {"name": "student_teacher", "n_inputs": 6, "n_hidden": 5, "n_outputs": 3, "n_train": 60, "n_test": 20}
 BASE = {"network": {"hidden": "tanh"}, "task": TASK, "rule": {"name": "node_perturbation"}, "training": {"n_epochs": 2, "batch_size": 10}}
@@ -447,3 +449,48 @@ def test_a_task_failing_on_the_workers_is_reported_and_the_environment_names_the
     assert failure.error == "ValueError: network has 4 outputs but task 'nonlinear_student_teacher' has 3"
     assert '"sizes":[6,5,4]' in str(failure)
     assert set(report.table.task) == {sweep.tasks[0].hash[:16]}
+
+
+# ----------------------------------------------------------------------------- independent calls (the figures' searches)
+def _square_or_fail(item):
+    if item == "bad":
+        raise ValueError(f"cannot square {item!r}")
+    return item * item, bioplastic._threads.current_blas_threads()
+
+
+def test_map_calls_returns_the_results_in_order_pins_blas_and_reports_failures_after_the_others(cluster):
+    assert map_calls(_square_or_fail, [3, 1, 2], progress=False) == [(9, 1), (1, 1), (4, 1)]
+    assert map_calls(_square_or_fail, [3, 1, 2], scheduler=cluster.scheduler_address, progress=False) == [(9, 1), (1, 1), (4, 1)]
+    with pytest.raises(RuntimeError, match=r"1 of 3 call\(s\) of '_square_or_fail' failed:\n  item 1 \('bad'\) after 2 attempt\(s\): "
+                                           r"ValueError: cannot square 'bad'"):
+        map_calls(_square_or_fail, [3, "bad", 2], retries=1, scheduler=cluster.scheduler_address, progress=False)
+    with pytest.raises(TypeError, match="function should be callable as function"):
+        map_calls(3, [1])
+
+
+def test_the_figures_time_scan_on_workers_equals_the_serial_scan(cluster, tmp_path):
+    from bioplastic.figures.hiratani2022.nonlinear_setup import time_scan
+
+    task = bioplastic.tasks.NonlinearStudentTeacher(n_inputs=6, n_hidden=4, n_outputs=2, n_train=200, n_test=30, seed=0)
+    conditions = {"np": (bioplastic.NodePerturbation(sigma=1e-4), [0.01, 0.03], None), "sgd": (bioplastic.Backprop(), [0.03, 0.1], None)}
+    kw = dict(target=0.2, record="test_error", seeds=[0, 1], max_epochs=60)
+    serial = time_scan(True, tmp_path / "serial", False, "scan", task, _small_net, conditions, (4, 8), **kw)
+    spread = time_scan(True, tmp_path / "spread", False, "scan", task, _small_net, conditions, (4, 8), scheduler=cluster.scheduler_address, **kw)
+    for a, b in zip(serial, spread, strict=True):
+        np.testing.assert_array_equal(a, b)
+    times, _, settled = serial
+    assert np.isfinite(times).all() and settled.all() and (times[0] > times[1]).all(), times  # NP slower than SGD at both widths
+
+
+def _small_net(width):
+    return bioplastic.models.mlp((6, width, 2), hidden="tanh")
+
+
+def test_figures_refuse_workers_unless_their_runs_distribute(tmp_path):
+    from bioplastic.figures import distributed_figures, run_figure
+
+    assert {"fig4e", "fig5b", "fig5c"} <= set(distributed_figures())
+    assert "fig1a" not in distributed_figures()
+    with pytest.raises(ValueError, match=r"figure 'fig1a' does not distribute its runs \(got workers=2, scheduler=None\); "
+                                         r"the figures that do: .*fig4e, fig5b, fig5c"):
+        run_figure("fig1a", quick=True, out_dir=tmp_path, workers=2)

@@ -28,7 +28,8 @@ import importlib
 from pathlib import Path
 from typing import NamedTuple
 
-__all__ = ["FIGURES", "FigureResults", "available_figures", "figures_by_study", "register", "register_figure", "replot", "run_figure"]
+__all__ = ["FIGURES", "FigureResults", "available_figures", "distributed_figures", "distributes", "figures_by_study", "register", "register_figure",
+           "replot", "run_figure"]
 
 #: name -> callable(quick, out_dir, progress) -> dict
 FIGURES = {}
@@ -98,6 +99,15 @@ _COMPUTE_SECTIONS = """
         imported.
     """
 
+#: the parameters of a figure whose runs distribute (its compute step takes ``workers`` and ``scheduler``)
+_EXECUTION_PARAMETERS = """    workers : int, optional
+        Run the figure's independent searches side by side on a local Dask
+        cluster of this many single-threaded worker processes
+        (:func:`bioplastic.sweeps.map_calls`; ``pip install bioplastic[sweeps]``).
+    scheduler : str, optional
+        Address of a running Dask scheduler whose workers run them instead.
+"""
+
 _DRAW_SECTIONS = """
 
     Parameters
@@ -130,10 +140,35 @@ _RUN_SECTIONS = """
     """
 
 
-def _with_sections(doc, sections):
+def _with_sections(doc, sections, *, distributed=False):
     if doc is None or "Parameters\n    ----------" in doc:
         return doc
+    if distributed:  # the execution parameters after the others, before Returns
+        sections = sections.replace("\n\n    Returns\n", "\n" + _EXECUTION_PARAMETERS + "\n    Returns\n", 1)
     return doc.rstrip() + sections
+
+
+def distributes(function):
+    """Whether the figure function or compute step ``function`` takes ``workers`` and ``scheduler`` (its runs distribute)."""
+    import inspect
+
+    parameters = inspect.signature(function).parameters
+    return "workers" in parameters and "scheduler" in parameters
+
+
+def _execution(name, function, workers, scheduler):
+    """The ``workers``/``scheduler`` keywords to pass to ``function`` (none when both are None); refuses a figure that does not distribute."""
+    if workers is None and scheduler is None:
+        return {}
+    if not distributes(function):
+        raise ValueError(f"figure {name!r} does not distribute its runs (got workers={workers!r}, scheduler={scheduler!r}); "
+                         f"the figures that do: {', '.join(distributed_figures()) or 'none'}")
+    return {"workers": workers, "scheduler": scheduler}
+
+
+def distributed_figures():
+    """Names of the figures whose runs distribute over Dask workers (``bioplastic figure NAME --workers N``)."""
+    return [name for name in available_figures() if distributes(getattr(FIGURES[name], "compute", FIGURES[name]))]
 
 
 def register_figure(name, compute, draw, *, paths_in_summary=False):
@@ -162,12 +197,13 @@ def register_figure(name, compute, draw, *, paths_in_summary=False):
         docstrings are added here.
     """
 
-    def run(*, quick=False, out_dir="figures", progress=True):
+    def run(*, quick=False, out_dir="figures", progress=True, workers=None, scheduler=None):
         from ..io import save_arrays_and_metadata
         from ..plotting import save_figure
 
+        execution = _execution(name, compute, workers, scheduler)
         out_dir = Path(out_dir)
-        results = compute(quick=quick, progress=progress, out_dir=out_dir)
+        results = compute(quick=quick, progress=progress, out_dir=out_dir, **execution)
         if results.name != name:
             raise ValueError(f"compute step of {name!r} returned the results of {results.name!r}")
         npz, _ = save_arrays_and_metadata(out_dir / f"{name}_results", results.arrays, results.metadata)
@@ -180,8 +216,8 @@ def register_figure(name, compute, draw, *, paths_in_summary=False):
 
     run.__name__ = run.__qualname__ = name
     run.__module__ = compute.__module__
-    run.__doc__ = _with_sections(compute.__doc__, _RUN_SECTIONS)
-    compute.__doc__ = _with_sections(compute.__doc__, _COMPUTE_SECTIONS)
+    run.__doc__ = _with_sections(compute.__doc__, _RUN_SECTIONS, distributed=distributes(compute))
+    compute.__doc__ = _with_sections(compute.__doc__, _COMPUTE_SECTIONS, distributed=distributes(compute))
     draw.__doc__ = _with_sections(draw.__doc__, _DRAW_SECTIONS)
     run.compute = compute
     run.draw = draw
@@ -234,12 +270,17 @@ def _lookup(name):
     return FIGURES[name]
 
 
-def run_figure(name, *, quick=False, out_dir="figures", progress=True):
-    """Run figure ``name``; returns its summary dict."""
+def run_figure(name, *, quick=False, out_dir="figures", progress=True, workers=None, scheduler=None):
+    """Run figure ``name``; returns its summary dict.
+
+    ``workers`` / ``scheduler`` distribute the runs of the figures that allow
+    it (:func:`distributed_figures`); the others refuse them.
+    """
     figure = _lookup(name)
+    execution = _execution(name, getattr(figure, "compute", figure), workers, scheduler)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return figure(quick=quick, out_dir=out_dir, progress=progress)
+    return figure(quick=quick, out_dir=out_dir, progress=progress, **execution)
 
 
 def replot(name, results_path, *, png=None):

@@ -9,7 +9,8 @@
 * :mod:`.execution` -- :func:`run_sweep`: serially in this process, on a
   ``LocalCluster`` of single-threaded worker processes (``workers=N``) or on
   an existing Dask cluster (``scheduler=``); finished tasks are skipped on a
-  rerun, failing ones retried and reported.
+  rerun, failing ones retried and reported; :func:`map_calls`, the same
+  execution for any independent calls (searches of the figures).
 
 Dask is optional (``pip install bioplastic[sweeps]``) and imported only when
 workers or a scheduler are asked for.
@@ -26,8 +27,8 @@ Examples
 """
 
 from .description import DEFAULT_MAX_MEMBERS, MEMBER_KEYS, Sweep, SweepTask, canonical_json, config_hash, load_sweep
-from .execution import SweepReport, TaskFailure, execute_task, run_sweep
+from .execution import SweepReport, TaskFailure, execute_task, map_calls, run_sweep
 from .store import merge_results, result_path, stored_result
 
 __all__ = ["DEFAULT_MAX_MEMBERS", "MEMBER_KEYS", "Sweep", "SweepReport", "SweepTask", "TaskFailure", "canonical_json", "config_hash",
-           "execute_task", "load_sweep", "merge_results", "result_path", "run_sweep", "stored_result"]
+           "execute_task", "load_sweep", "map_calls", "merge_results", "result_path", "run_sweep", "stored_result"]

@@ -25,7 +25,7 @@ from .._validation import check_positive_int
 from .description import Sweep, SweepTask
 from .store import merge_results, save_result, stored_result
 
-__all__ = ["SweepReport", "TaskFailure", "execute_task", "run_sweep"]
+__all__ = ["SweepReport", "TaskFailure", "execute_task", "map_calls", "run_sweep"]
 
 #: environment variable naming an existing Dask scheduler (used when neither ``workers`` nor ``scheduler`` is given)
 SCHEDULER_VARIABLE = "DASK_SCHEDULER_ADDRESS"
@@ -227,21 +227,7 @@ def run_sweep(sweep, out_dir, *, workers=None, scheduler=None, retries=2, progre
     if not isinstance(sweep, Sweep):
         raise TypeError(f"sweep should be a Sweep or the path of a sweep file, got {sweep!r}")
     out_dir = _check_out_dir(out_dir)
-    retries = check_positive_int(retries, "retries", minimum=0)
-    if workers is not None and scheduler is not None:
-        raise ValueError(f"give workers (a local cluster, got {workers!r}) or scheduler (an existing one, got {scheduler!r}), not both")
-    if workers is not None:
-        from .._threads import usable_cpus
-
-        workers = check_positive_int(workers, "workers")
-        cpus = usable_cpus()
-        if workers > cpus:
-            raise ValueError(f"workers={workers} exceeds the {cpus} CPU(s) this process may use; each worker runs one single-threaded "
-                             f"task, so at most {cpus} worker(s) run side by side")
-    if scheduler is None and workers is None:
-        scheduler = os.environ.get(SCHEDULER_VARIABLE) or None
-    if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
-        raise TypeError(f"scheduler should be the address of a Dask scheduler such as 'tcp://127.0.0.1:8786', got {scheduler!r}")
+    retries, workers, scheduler = _check_execution(retries, workers, scheduler)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback should be callable as callback(task, history), got {callback!r}")
 
@@ -261,12 +247,22 @@ def run_sweep(sweep, out_dir, *, workers=None, scheduler=None, retries=2, progre
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(sweep.tasks), initial=len(report.skipped), disable=not progress, desc="sweep", unit="task")
+
+        def done(task, history):
+            save_result(out_dir, task, history)
+            report.done.append(task)
+            bar.update(1)
+            if callback is not None:
+                callback(task, history)
+
+        def failed(task, error, text, attempts):
+            report.failed.append(TaskFailure(task, _error_text(error), text, attempts))
+            bar.update(1)
+            bar.set_postfix(failed=len(report.failed))
+
         try:
-            if scheduler is None and workers is None:
-                _run_serial(pending, out_dir, retries, report, bar, callback)
-            else:
-                _run_dask(pending, out_dir, retries, report, bar, callback, workers=workers, scheduler=scheduler,
-                          connect_timeout=connect_timeout)
+            _run(pending, execute_task, lambda task: f"sweep-{task.hash[:16]}", retries, done, failed, workers=workers,
+                 scheduler=scheduler, connect_timeout=connect_timeout)
         finally:
             bar.close()
     completed = set(report.done) | set(report.skipped)
@@ -275,34 +271,129 @@ def run_sweep(sweep, out_dir, *, workers=None, scheduler=None, retries=2, progre
     return report
 
 
-def _stored(task, history, out_dir, report, bar, callback):
-    save_result(out_dir, task, history)
-    report.done.append(task)
-    bar.update(1)
-    if callback is not None:
-        callback(task, history)
+def _check_execution(retries, workers, scheduler):
+    """Checked ``retries``, ``workers`` and ``scheduler`` (the environment's scheduler address when neither is given)."""
+    retries = check_positive_int(retries, "retries", minimum=0)
+    if workers is not None and scheduler is not None:
+        raise ValueError(f"give workers (a local cluster, got {workers!r}) or scheduler (an existing one, got {scheduler!r}), not both")
+    if workers is not None:
+        from .._threads import usable_cpus
+
+        workers = check_positive_int(workers, "workers")
+        cpus = usable_cpus()
+        if workers > cpus:
+            raise ValueError(f"workers={workers} exceeds the {cpus} CPU(s) this process may use; each worker runs one single-threaded "
+                             f"task, so at most {cpus} worker(s) run side by side")
+    if scheduler is None and workers is None:
+        scheduler = os.environ.get(SCHEDULER_VARIABLE) or None
+    if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
+        raise TypeError(f"scheduler should be the address of a Dask scheduler such as 'tcp://127.0.0.1:8786', got {scheduler!r}")
+    return retries, workers, scheduler
 
 
-def _failed(task, error, text, attempts, report, bar):
-    report.failed.append(TaskFailure(task, _error_text(error), text, attempts))
-    bar.update(1)
-    bar.set_postfix(failed=len(report.failed))
+def _single_threaded(function, item):
+    """``function(item)`` with the BLAS pinned to one thread (what a worker of :func:`map_calls` runs)."""
+    from .._threads import blas_limit
+
+    with blas_limit(1):
+        return function(item)
 
 
-def _run_serial(pending, out_dir, retries, report, bar, callback):
-    for task in pending:
-        for attempt in range(1, retries + 2):
-            try:
-                history = execute_task(task)
-            except Exception as error:
-                if attempt == retries + 1:
-                    _failed(task, error, traceback.format_exc(), attempt, report, bar)
-            else:
-                _stored(task, history, out_dir, report, bar, callback)
-                break
+def map_calls(function, items, *, workers=None, scheduler=None, retries=2, progress=True, desc="runs", connect_timeout=10):
+    """``[function(item) for item in items]``, serially or on Dask workers, each call single-threaded.
+
+    The sweep machinery for work that is not one :func:`bioplastic.train`
+    call (a minimum-training-time search, say): the calls are independent,
+    each runs with its BLAS pinned to one thread, a call that raises is
+    retried, and the results come back in the order of ``items``. Resuming
+    is the calls' own business (a search with a checkpoint resumes from it).
+
+    Parameters
+    ----------
+    function : callable
+        ``function(item) -> result``; with workers or a scheduler it and the
+        items must be picklable (a module-level function, not a lambda).
+    items : sequence
+    workers, scheduler, retries, progress, connect_timeout
+        As for :func:`run_sweep`.
+    desc : str, default "runs"
+        Label of the progress bar.
+
+    Returns
+    -------
+    list
+        The results, in the order of ``items``.
+
+    Raises
+    ------
+    RuntimeError
+        After all calls finished, if some failed on every attempt; the
+        message names each failed item and its last error.
+    """
+    if not callable(function):
+        raise TypeError(f"function should be callable as function(item), got {function!r}")
+    items = list(items)
+    retries, workers, scheduler = _check_execution(retries, workers, scheduler)
+    results, failures = {}, []
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(items), disable=not progress, desc=desc, unit="run")
+
+    def done(call, result):
+        results[call.index] = result
+        bar.update(1)
+
+    def failed(call, error, text, attempts):
+        failures.append(f"item {call.index} ({call.item!r}) after {attempts} attempt(s): {_error_text(error)}")
+        bar.update(1)
+
+    run_id = uuid.uuid4().hex[:8]
+    calls = [_Call(function, item, index) for index, item in enumerate(items)]
+    try:
+        _run(calls, _invoke, lambda call: f"call-{run_id}-{call.index}", retries, done, failed, workers=workers, scheduler=scheduler,
+             connect_timeout=connect_timeout)
+    finally:
+        bar.close()
+    if failures:
+        raise RuntimeError(f"{len(failures)} of {len(items)} call(s) of {getattr(function, '__name__', function)!r} failed:\n  "
+                           + "\n  ".join(failures))
+    return [results[index] for index in range(len(items))]
 
 
-def _run_dask(pending, out_dir, retries, report, bar, callback, *, workers, scheduler, connect_timeout):
+class _Call:
+    """``function(item)``, the ``index``-th call of :func:`map_calls`: a picklable unit of work."""
+
+    def __init__(self, function, item, index):
+        self.function, self.item, self.index = function, item, index
+
+
+def _invoke(call):
+    """Run a :class:`_Call` single-threaded."""
+    return _single_threaded(call.function, call.item)
+
+
+def _run(pending, function, key_of, retries, done, failed, *, workers, scheduler, connect_timeout):
+    """Run ``function(item)`` for every pending item, serially or on Dask; ``done(item, result)`` / ``failed(item, error, text, attempts)``.
+
+    Items are retried up to ``retries`` times; with Dask, ``key_of(item)``
+    names its futures (and ``function`` and the items must be picklable).
+    """
+    if scheduler is None and workers is None:
+        for item in pending:
+            for attempt in range(1, retries + 2):
+                try:
+                    result = function(item)
+                except Exception as error:
+                    if attempt == retries + 1:
+                        failed(item, error, traceback.format_exc(), attempt)
+                else:
+                    done(item, result)
+                    break
+        return
+    _run_dask(pending, function, key_of, retries, done, failed, workers=workers, scheduler=scheduler, connect_timeout=connect_timeout)
+
+
+def _run_dask(pending, function, key_of, retries, done, failed, *, workers, scheduler, connect_timeout):
     distributed = _distributed()
     cluster = None
     if scheduler is not None:
@@ -318,30 +409,29 @@ def _run_dask(pending, out_dir, retries, report, bar, callback, *, workers, sche
     try:
         attempts = {}
 
-        def submit(task):
-            attempts[task] = attempts.get(task, 0) + 1
-            key = f"bioplastic-sweep-{task.hash[:16]}-{run_id}-{attempts[task]}"
-            future = client.submit(execute_task, task, key=key, pure=False)
-            futures[future] = task
+        def submit(item):
+            attempts[item] = attempts.get(item, 0) + 1
+            future = client.submit(function, item, key=f"bioplastic-{key_of(item)}-{run_id}-{attempts[item]}", pure=False)
+            futures[future] = item
             return future
 
         futures = {}
         queue = distributed.as_completed([submit(task) for task in pending], loop=client.loop)
         for future in queue:
-            task = futures.pop(future)
+            item = futures.pop(future)
             try:
-                history = future.result()
+                result = future.result()
             except Exception as error:
-                if attempts[task] <= retries:
-                    queue.add(submit(task))
+                if attempts[item] <= retries:
+                    queue.add(submit(item))
                 else:
                     try:
                         text = "".join(traceback.format_tb(future.traceback())) if future.traceback() is not None else ""
                     except Exception:  # the traceback could not be brought back
                         text = ""
-                    _failed(task, error, text, attempts[task], report, bar)
+                    failed(item, error, text, attempts[item])
             else:
-                _stored(task, history, out_dir, report, bar, callback)
+                done(item, result)
             future.release()
     finally:
         client.close()

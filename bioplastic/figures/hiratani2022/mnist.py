@@ -98,7 +98,7 @@ def _draw_times(results, labels, line_colors, panel, text):
 _TIME_RULES = ("np", "reinforce", "sgd")
 
 
-def compute_fig5b(*, quick=False, progress=True, out_dir=None):
+def compute_fig5b(*, quick=False, progress=True, out_dir=None, workers=None, scheduler=None):
     """Fig. 5B: minimum training time against width on MNIST, NP vs REINFORCE vs SGD.
 
     Epochs to a target test accuracy, optimised over learning rate.
@@ -106,6 +106,9 @@ def compute_fig5b(*, quick=False, progress=True, out_dir=None):
     quick: widths 16 and 32, first 10,000 training / 2,000 test images,
     target 80%, seed 0, float32.
     full: all of MNIST, widths 100-1600, target 97.5% (the paper's), 3 seeds.
+
+    The searches (one per rule and width) distribute over Dask workers
+    (``workers=``, ``scheduler=``; ``bioplastic figure fig5b --workers 2``).
     """
     task = mnist_task(quick)
     cfg = _time_config(quick)
@@ -117,7 +120,7 @@ def compute_fig5b(*, quick=False, progress=True, out_dir=None):
     conditions = {label: (rules[label], grids[label], None) for label in _TIME_RULES}
     times, best_lrs, settled = time_scan(quick, out_dir, progress, "fig5b", task, mnist_net, conditions, cfg["widths"],
                                          target=cfg["target"], record="test_accuracy", seeds=cfg["seeds"],
-                                         max_epochs=cfg["max_epochs"], dtype="float32")
+                                         max_epochs=cfg["max_epochs"], dtype="float32", workers=workers, scheduler=scheduler)
     summary = {"widths": list(cfg["widths"]), "target_test_accuracy": cfg["target"]}
     summary.update(time_summary(conditions, times, best_lrs, settled))
     config = {"task": task_config(task), **cfg, "grids": grids, "dtype": "float32"}
@@ -133,7 +136,7 @@ def draw_fig5b(results):
 fig5b = register_figure("fig5b", compute_fig5b, draw_fig5b, paths_in_summary=True)
 
 
-def compute_fig5c(*, quick=False, progress=True, out_dir=None):
+def compute_fig5c(*, quick=False, progress=True, out_dir=None, workers=None, scheduler=None):
     """Fig. 5C: weight-normalised NP on MNIST -- minimum training time with synaptic scaling.
 
     NP without scaling, with scaling of the first layer and of all layers,
@@ -142,6 +145,9 @@ def compute_fig5c(*, quick=False, progress=True, out_dir=None):
     quick: widths 16 and 32, first 10,000 training / 2,000 test images,
     target 80%, seed 0, float32.
     full: all of MNIST, widths 100-1600, target 97.5%, 3 seeds.
+
+    The searches (one per rule and width) distribute over Dask workers
+    (``workers=``, ``scheduler=``; ``bioplastic figure fig5c --workers 2``).
     """
     task = mnist_task(quick)
     cfg = _time_config(quick)
@@ -151,7 +157,7 @@ def compute_fig5c(*, quick=False, progress=True, out_dir=None):
                   "all": (rule, grid, SynapticScaling(layers="all"))}
     times, best_lrs, settled = time_scan(quick, out_dir, progress, "fig5c", task, mnist_net, conditions, cfg["widths"],
                                          target=cfg["target"], record="test_accuracy", seeds=cfg["seeds"],
-                                         max_epochs=cfg["max_epochs"], dtype="float32")
+                                         max_epochs=cfg["max_epochs"], dtype="float32", workers=workers, scheduler=scheduler)
     summary = {"widths": list(cfg["widths"]), "target_test_accuracy": cfg["target"]}
     for i, label in enumerate(conditions):
         summary[f"{label}_time"] = times[i].tolist()

@@ -39,6 +39,7 @@ import numpy as np
 from ...io import to_jsonable
 from ...models import mlp
 from ...plasticity import Backprop, NodePerturbation, Reinforce
+from ...sweeps.execution import map_calls
 from ...training import search_minimum_training_time, train
 from .. import FigureResults
 from .._data import figure_data_dir, mnist_subset
@@ -178,23 +179,43 @@ def best_final(history, name="test_error", above=False):
 # -- minimum training time against width (Figs 4E, 5B, 5C) --------------------------------
 
 
+def _search(job):
+    """One minimum-training-time search of :func:`time_scan`: ``{"time", "learning_rate", "settled"}``."""
+    network, rule, task, kwargs = job
+    result = search_minimum_training_time(network, rule, task, **kwargs)
+    return {key: result[key] for key in ("time", "learning_rate", "settled")}
+
+
 def time_scan(quick, out_dir, progress, name, task, make_net, conditions, widths, *, target, record, seeds, max_epochs,
-              dtype="float64"):
-    """Minimum training time for each condition (rule, learning rates, homeostasis) and width."""
-    times = np.full((len(conditions), len(widths)), np.inf)
-    best_lrs = np.full_like(times, np.nan)
-    settled = np.ones_like(times, dtype=bool)
-    for i, (label, (rule, lrs, homeostasis)) in enumerate(conditions.items()):
-        for j, width in enumerate(widths):
+              dtype="float64", workers=None, scheduler=None):
+    """Minimum training time for each condition (rule, learning rates, homeostasis) and width.
+
+    Each (condition, width) is one search (:func:`search_minimum_training_time`,
+    checkpointed in ``out_dir/checkpoints``, so a rerun resumes), run through
+    default one after the other in this process, or through
+    :func:`bioplastic.sweeps.map_calls` side by side on ``workers`` local Dask
+    worker processes or on the cluster at ``scheduler`` (each search
+    single-threaded there; the same numbers either way).
+    """
+    jobs = []
+    for label, (rule, lrs, homeostasis) in conditions.items():
+        for width in widths:
             grid = lrs(width) if callable(lrs) else lrs
-            result = search_minimum_training_time(
-                make_net(width), rule, task, target=target, learning_rates=grid, max_epochs=max_epochs[label]
-                if isinstance(max_epochs, dict) else max_epochs, seeds=seeds, name=record,
-                checkpoint=checkpoint(out_dir, name, label, f"w{width}"), progress=progress, homeostasis=homeostasis,
-                dtype=dtype, first_epochs=2)
-            times[i, j] = result["time"]
-            best_lrs[i, j] = result["learning_rate"]
-            settled[i, j] = result["settled"]
+            kwargs = dict(target=target, learning_rates=grid, max_epochs=max_epochs[label] if isinstance(max_epochs, dict) else max_epochs,
+                          seeds=seeds, name=record, checkpoint=checkpoint(out_dir, name, label, f"w{width}"), homeostasis=homeostasis,
+                          dtype=dtype, first_epochs=2)
+            distributed = workers is not None or scheduler is not None
+            # side by side, each search runs on one thread and quietly (the progress bar is over searches)
+            kwargs.update(progress=False, n_threads=1) if distributed else kwargs.update(progress=progress)
+            jobs.append((make_net(width), rule, task, kwargs))
+    if workers is None and scheduler is None:  # in this process, with the engine's own threads
+        results = [_search(job) for job in jobs]
+    else:
+        results = map_calls(_search, jobs, workers=workers, scheduler=scheduler, progress=progress, desc=name)
+    shape = (len(conditions), len(widths))
+    times = np.array([r["time"] for r in results], dtype=float).reshape(shape)
+    best_lrs = np.array([r["learning_rate"] for r in results], dtype=float).reshape(shape)
+    settled = np.array([bool(r["settled"]) for r in results]).reshape(shape)
     return times, best_lrs, settled
 
 

@@ -332,7 +332,7 @@ fig4d = register_figure("fig4d", compute_fig4d, draw_fig4d, paths_in_summary=Tru
 _TIME_RULES = ("np", "reinforce", "sgd")
 
 
-def compute_fig4e(*, quick=False, progress=True, out_dir=None):
+def compute_fig4e(*, quick=False, progress=True, out_dir=None, workers=None, scheduler=None):
     """Fig. 4E: minimum training time against width on SARCOS, NP vs REINFORCE vs SGD.
 
     For each width the fewest epochs to reach the target test error,
@@ -344,6 +344,9 @@ def compute_fig4e(*, quick=False, progress=True, out_dir=None):
     per output), so that NP gets there in tens of epochs.
     full: paper split, raw units, target 35 (the paper's 5.0 per output),
     widths 100-1600, 5 seeds.
+
+    The searches (one per rule and width) distribute over Dask workers
+    (``workers=``, ``scheduler=``; ``bioplastic figure fig4e --workers 2``).
     """
     if quick:
         task = sarcos_task(True, standardize="inputs")
@@ -359,7 +362,8 @@ def compute_fig4e(*, quick=False, progress=True, out_dir=None):
     rules = sarcos_rules()
     conditions = {label: (rules[label], grids[label], None) for label in _TIME_RULES}
     times, best_lrs, settled = time_scan(quick, out_dir, progress, "fig4e", task, sarcos_net, conditions, widths,
-                                         target=target, record="test_error", seeds=seeds, max_epochs=max_epochs)
+                                         target=target, record="test_error", seeds=seeds, max_epochs=max_epochs, workers=workers,
+                                         scheduler=scheduler)
     summary = {"widths": list(widths), "target_test_error": float(target)}
     summary.update(time_summary(conditions, times, best_lrs, settled))
     config = {"task": task_config(task), "widths": widths, "seeds": seeds, "target": target, "grids": grids,
