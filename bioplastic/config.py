@@ -1,7 +1,8 @@
 """Experiment configuration files (TOML): parse, validate, build and run.
 
 A configuration has the sections ``[network]``, ``[task]``, ``[rule]``,
-``[training]`` and optionally ``[homeostasis]`` and ``[output]``::
+``[training]`` and optionally ``[homeostasis]``, ``[observables]`` and
+``[output]``::
 
     [network]
     sizes = [20, 50, 5]       # input, hidden..., output
@@ -26,6 +27,9 @@ A configuration has the sections ``[network]``, ``[task]``, ``[rule]``,
     [homeostasis]             # synaptic scaling; an empty table scales every layer
     layers = "all"
 
+    [observables]             # record weight, rate and activity-change statistics
+    n_probe = 100             # probe: the first 100 stimuli of the task's test set
+
     [output]
     dir = "results"           # folder for the results files and the plot
 
@@ -43,6 +47,18 @@ A configuration has the sections ``[network]``, ``[task]``, ``[rule]``,
   "rule_state"}``, see :class:`~bioplastic.NoisyUpdates`).
 * ``[homeostasis]``: the parameters of
   :class:`~bioplastic.homeostasis.SynapticScaling` (``layers``, ``target``).
+* ``[observables]``: :class:`~bioplastic.training.Observables` recorders
+  (Nayebi et al. 2020) added to the run's callbacks. ``n_probe`` (default
+  100): the probe set is the first ``n_probe`` stimuli of the task's test
+  set; ``statistics`` (``"default"``, ``"all"`` or a list of observable
+  names) and ``seed`` (default 0), shared by every recorder; the
+  measurement condition, either one (``keep_fraction``,
+  ``measurement_noise``, optionally ``label``: one recorder, unlabelled
+  unless a label is given) or several, ``conditions = [{keep_fraction =
+  1.0}, {keep_fraction = 0.1, measurement_noise = 0.1}]``: one recorder
+  each, recorded in the same run, labelled by the condition's ``label`` or
+  by :func:`condition_label` (``"full"``, ``"keep0.1-noise0.1"``); read them
+  with ``observables_table(history, label=...)``.
 * ``[output]``: ``dir``, the folder the results are written to (a string).
 
 Every key is checked: the keys allowed in ``[task]``, ``[rule]`` and
@@ -64,12 +80,17 @@ from .homeostasis import SynapticScaling
 from .models import mlp
 from .plasticity import RULES, get_rule
 
-__all__ = ["TASKS", "build_experiment", "dump_config", "get_task", "import_rule_module", "load_config", "run_config"]
+__all__ = ["TASKS", "build_experiment", "build_observables", "condition_label", "dump_config", "get_task", "import_rule_module", "load_config",
+           "run_config"]
 
-_SECTIONS = {"network", "task", "rule", "training", "homeostasis", "output"}
+_SECTIONS = {"network", "task", "rule", "training", "homeostasis", "observables", "output"}
 _REQUIRED_SECTIONS = ("network", "task", "rule", "training")
 _NETWORK_KEYS = set(inspect.signature(mlp).parameters)  # the parameters of models.mlp
 _OUTPUT_KEYS = {"dir"}
+_CONDITION_KEYS = {"keep_fraction", "measurement_noise", "label"}
+_OBSERVABLES_KEYS = {"n_probe", "statistics", "seed", "conditions"} | _CONDITION_KEYS
+#: probe stimuli of an [observables] section without n_probe (the authors' 100 test images)
+_DEFAULT_N_PROBE = 100
 _TRAINING_KEYS = {
     "n_epochs", "learning_rate", "seeds", "batch_size", "data_seed", "loss", "dtype",
     "divergence_factor", "checkpoint_every", "eval_batch_size", "n_threads", "optimiser",
@@ -254,6 +275,112 @@ def _check_keys(section, table, allowed, source, *, what=""):
         raise ValueError(f"{source}: unknown key(s) {sorted(extra)} in [{section}]{what}; expected some of {sorted(allowed)}")
 
 
+def condition_label(keep_fraction=1.0, measurement_noise=0.0):
+    """The label of a measurement condition: ``"full"`` for every unit without noise, else ``"keep<f>-noise<s>"``.
+
+    Numbers in their shortest form (``"%g"``): ``condition_label(0.1, 0.1)``
+    is ``"keep0.1-noise0.1"``, ``condition_label(1.0, 0.05)`` is
+    ``"keep1-noise0.05"``.
+    """
+    if keep_fraction == 1 and measurement_noise == 0:
+        return "full"
+    return f"keep{float(keep_fraction):g}-noise{float(measurement_noise):g}"
+
+
+def _observables_conditions(table, source):
+    """The ``[observables]`` section's recorders as ``[(keep_fraction, measurement_noise, label), ...]``, checked."""
+    from ._validation import check_seed
+    from .training.observables import Observables, _resolve_observables
+
+    where = f"{source}: [observables]"
+    _check_keys("observables", table, _OBSERVABLES_KEYS, source)
+    n_probe = table.get("n_probe", _DEFAULT_N_PROBE)
+    if isinstance(n_probe, bool) or not isinstance(n_probe, int) or n_probe < 1:
+        raise ValueError(f"{where} n_probe should be an integer >= 1 (the number of test stimuli in the probe set), got {n_probe!r}")
+    statistics = table.get("statistics", "default")
+    try:
+        _resolve_observables(statistics)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{where} statistics: {error}") from None
+    try:
+        seed = check_seed(table.get("seed", 0), "seed")
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{where} {error}") from None
+    if "conditions" in table:
+        given = sorted(_CONDITION_KEYS & set(table))
+        if given:
+            raise ValueError(f"{where} gives both 'conditions' and {given}; give the measurement conditions either as "
+                             "conditions = [{keep_fraction = ..., measurement_noise = ...}, ...] or as one condition's keys")
+        conditions = table["conditions"]
+        if not isinstance(conditions, list) or not conditions:
+            raise ValueError(f"{where} conditions should be a non-empty list of tables such as "
+                             f"{{keep_fraction = 0.1, measurement_noise = 0.1}}, got {conditions!r}")
+        entries = []
+        for i, condition in enumerate(conditions):
+            if not isinstance(condition, dict):
+                raise ValueError(f"{where} conditions[{i}] should be a table of {sorted(_CONDITION_KEYS)}, got {condition!r}")
+            _check_keys("observables", condition, _CONDITION_KEYS, source, what=f" conditions[{i}]")
+            entries.append((f"conditions[{i}] ", condition))
+        labelled = True  # several conditions: each labelled, by default after its values
+    else:
+        entries, labelled = [("", table)], False  # one condition: unlabelled unless it gives a label
+    out = []
+    for prefix, condition in entries:
+        keep_fraction, noise = condition.get("keep_fraction", 1.0), condition.get("measurement_noise", 0.0)
+        label = condition.get("label")
+        if label is None and labelled and _is_number(keep_fraction) and _is_number(noise):
+            label = condition_label(keep_fraction, noise)
+        try:  # the recorder's own checks, on a stand-in probe set
+            Observables([[0.0]], statistics=statistics, keep_fraction=keep_fraction, measurement_noise=noise, seed=seed, label=label)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{where} {prefix}{error}") from None
+        out.append((keep_fraction, noise, label))
+    labels = [label for _, _, label in out]
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise ValueError(f"{where} conditions repeat the label {repeated[0]!r}; give each condition once, or a label of its own")
+    return out
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def build_observables(table, task):
+    """The :class:`~bioplastic.training.Observables` recorders of an ``[observables]`` section, on ``task``'s test stimuli.
+
+    Parameters
+    ----------
+    table : dict
+        The section (see the module documentation).
+    task : Task
+        Its probe set is the first ``n_probe`` stimuli of the task's test
+        set (``task.evaluation_sets()["test"]``).
+
+    Returns
+    -------
+    list of Observables
+        One per measurement condition.
+
+    Raises
+    ------
+    ValueError
+        For a bad key or value (the message names it), or ``n_probe``
+        above the size of the task's test set.
+    """
+    from .training.observables import Observables
+
+    conditions = _observables_conditions(table, "configuration")
+    n_probe = table.get("n_probe", _DEFAULT_N_PROBE)
+    test_x = task.evaluation_sets()["test"][0]
+    if n_probe > len(test_x):
+        raise ValueError(f"[observables] n_probe = {n_probe} exceeds the {len(test_x)} stimuli of the test set of task {task.name!r}; "
+                         f"give n_probe <= {len(test_x)}")
+    probe = test_x[:n_probe]
+    return [Observables(probe, statistics=table.get("statistics", "default"), keep_fraction=keep_fraction, measurement_noise=noise,
+                        seed=table.get("seed", 0), label=label) for keep_fraction, noise, label in conditions]
+
+
 def validate_config(config, *, source="configuration", base_dir=None):
     """Check the sections and keys of a configuration dict.
 
@@ -301,6 +428,8 @@ def validate_config(config, *, source="configuration", base_dir=None):
             _check_keys(section, table, allowed | extra, source, what=f" for {section} {key!r}")
     if "homeostasis" in config:
         _check_keys("homeostasis", config["homeostasis"], _parameter_names(SynapticScaling), source, what=" (SynapticScaling)")
+    if "observables" in config:
+        _observables_conditions(config["observables"], source)
     if "output" in config:
         _check_keys("output", config["output"], _OUTPUT_KEYS, source)
         folder = config["output"].get("dir")
@@ -315,6 +444,8 @@ def build_experiment(config, *, base_dir=None):
     """Build ``(network, rule, task, homeostasis, training_kwargs)`` from a validated configuration.
 
     ``base_dir`` is the folder relative ``[rule] module`` files start from.
+    An ``[observables]`` section puts its recorders (:func:`build_observables`)
+    in ``training_kwargs["callbacks"]``.
     """
     validate_config(config, base_dir=base_dir)
     net_cfg = dict(config["network"])
@@ -336,7 +467,10 @@ def build_experiment(config, *, base_dir=None):
             homeostasis = SynapticScaling(**config["homeostasis"])
         except TypeError as error:
             raise ValueError(f"bad parameters in [homeostasis]: {error}") from None
-    return network, rule, task, homeostasis, dict(config["training"])
+    training = dict(config["training"])
+    if "observables" in config:
+        training["callbacks"] = build_observables(config["observables"], task)
+    return network, rule, task, homeostasis, training
 
 
 def run_config(path, *, out_dir=None, progress=True, force=False):

@@ -194,3 +194,15 @@ def test_conv_step_floor_lists_the_products_of_a_step(label, monkeypatch):
     assert sum(expected.values()) == (3 + 5 + 1) + (1 + 5) + (3 + 5 + 1)
     assert any(p.name == "convolution.py" for p in ran)
     _assert_no_matmul_operator(ran)
+
+
+def test_identify_generate_quick(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["identify_generate.py", "--quick"])
+    runpy.run_path(str(BENCHMARKS / "identify_generate.py"), run_name="__main__")
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("design: 16 runs (2 rule classes x 2 architectures x 1 batch size(s) x 2 learning rates x 2 seeds)")
+    assert any(re.fullmatch(r"in ensembles \(4 tasks\): +\d+\.\d{3} s  \( *\d+\.\d runs/s\)", line) for line in lines)
+    assert any(re.fullmatch(r"one at a time \(16 tasks\): +\d+\.\d{3} s  \( *\d+\.\d runs/s\)", line) for line in lines)
+    assert any(re.match(r"same rows: yes; largest relative difference of the values, ensemble vs one at a time: \d\.\de[+-]\d\d", line)
+               for line in lines)
+    assert re.fullmatch(r"ratio one-at-a-time/ensemble = \d+\.\d\d", lines[-1])  # the main ratio last

@@ -79,6 +79,17 @@ record's position in the run (0 before training), which the training loop
 sets (``record_index_``), so a run resumed from a checkpoint draws the same
 noise as an uninterrupted one; called outside a training loop, ``t`` counts
 the callback's measurements of one engine.
+
+Several measurement conditions in one run: give each recorder a ``label``
+(``Observables(probe, keep_fraction=0.1, measurement_noise=0.1,
+label="keep0.1-noise0.1")``). A labelled recorder names its records
+``"observable_<name>@<label>"`` (:func:`record_name`), so recorders with
+distinct labels share a run without their records colliding, and an
+unlabelled one keeps the plain ``"observable_<name>"``.
+:func:`observables_table` returns one condition at a time (its ``label``);
+:func:`observable_labels` lists the labels a run recorded. The label only
+names the records: the kept units and the noise depend on ``seed``, not on
+the label.
 """
 
 from __future__ import annotations
@@ -86,6 +97,7 @@ from __future__ import annotations
 import hashlib
 import math
 import numbers
+import re
 import weakref
 
 import numpy as np
@@ -104,7 +116,9 @@ __all__ = [
     "STATISTICS",
     "Observables",
     "layer_positions",
+    "observable_labels",
     "observables_table",
+    "record_name",
     "split_observable",
     "transformed_statistics",
     "value_statistics",
@@ -137,6 +151,57 @@ DEFAULT_OBSERVABLES = (
 
 # child of SeedSequence(member seed) that the recordings draw from (see the module documentation)
 _STREAM_CHILD = 4
+
+#: separates an observable's record name from its recorder's label (``"observable_actraw_norm@full"``)
+_LABEL_SEPARATOR = "@"
+_LABEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+
+
+def _check_label(label):
+    if label is None:
+        return None
+    if not isinstance(label, str) or not _LABEL_PATTERN.fullmatch(label):
+        raise ValueError(f"label should be None or a non-empty string of letters, digits and '.', '_', '+', '-' (not starting with "
+                         f"a punctuation mark; it names the records), got {label!r}")
+    return label
+
+
+def record_name(name, label=None):
+    """The History record of observable ``name`` made by a recorder with ``label``.
+
+    ``"observable_<name>"`` without a label, ``"observable_<name>@<label>"``
+    with one.
+
+    Examples
+    --------
+    >>> record_name("actraw_norm"), record_name("actraw_norm", "keep0.1-noise0.1")
+    ('observable_actraw_norm', 'observable_actraw_norm@keep0.1-noise0.1')
+    """
+    split_observable(name)
+    label = _check_label(label)
+    return RECORD_PREFIX + name + ("" if label is None else _LABEL_SEPARATOR + label)
+
+
+def observable_labels(history):
+    """The labels of the recorders whose observables ``history`` holds, in sorted order (``None``, unlabelled, first).
+
+    Parameters
+    ----------
+    history : History
+
+    Returns
+    -------
+    list of str or None
+        Empty when the run recorded no observables.
+    """
+    labels = set()
+    for key in history.records:
+        if not key.startswith(RECORD_PREFIX):
+            continue
+        name, _, label = key[len(RECORD_PREFIX):].partition(_LABEL_SEPARATOR)
+        if name in OBSERVABLES:
+            labels.add(label or None)
+    return sorted(labels, key=lambda label: (label is not None, label or ""))
 
 
 def value_statistics(values, *, statistics=STATISTICS):
@@ -298,6 +363,11 @@ class Observables(Callback):
     seed : int, default 0
         Seed of the recording (kept units and synapses, noise), combined
         with each member's seed.
+    label : str, optional
+        Name of the measurement condition: the records are then
+        ``"observable_<name>@<label>"`` (:func:`record_name`), so that
+        recorders of several conditions share one run. Letters, digits and
+        ``. _ + -``. Default: none (``"observable_<name>"``).
 
     Examples
     --------
@@ -313,7 +383,7 @@ class Observables(Callback):
 
     name = "observables"
 
-    def __init__(self, probe_x, *, statistics="default", keep_fraction=1.0, measurement_noise=0.0, seed=0):
+    def __init__(self, probe_x, *, statistics="default", keep_fraction=1.0, measurement_noise=0.0, seed=0, label=None):
         self.probe_x = check_finite_array(probe_x, "probe_x", ndim=2)
         if len(self.probe_x) == 0:
             raise ValueError(f"probe_x should hold at least one stimulus, got shape {self.probe_x.shape}")
@@ -324,20 +394,24 @@ class Observables(Callback):
         self.keep_fraction = float(keep_fraction)
         self.measurement_noise = check_nonnegative(measurement_noise, "measurement_noise")
         self.seed = check_seed(seed, "seed")
+        self.label = _check_label(label)
         self._engine = None  # weak reference to the engine measured, and the measurements made of it
         self._count = 0
         self._masks = {}
 
     def describe(self):
-        """JSON-serialisable description; the probe set by its shape and a SHA-256 digest of its float64 values."""
+        """JSON-serialisable description; the probe set by its shape and a SHA-256 digest of its float64 values (no label: no ``label`` entry)."""
         out = super().describe()
+        if self.label is None:  # the description of an unlabelled recorder is unchanged by the option
+            del out["label"]
         probe = np.ascontiguousarray(self.probe_x, dtype=np.float64)
         out["probe_x"] = {"shape": list(probe.shape), "sha256": hashlib.sha256(probe.tobytes()).hexdigest()}
         return out
 
     def __repr__(self):
         return (f"Observables(probe_x=<array of shape {self.probe_x.shape}>, statistics={self.statistics!r}, "
-                f"keep_fraction={self.keep_fraction!r}, measurement_noise={self.measurement_noise!r}, seed={self.seed!r})")
+                f"keep_fraction={self.keep_fraction!r}, measurement_noise={self.measurement_noise!r}, seed={self.seed!r}"
+                + ("" if self.label is None else f", label={self.label!r}") + ")")
 
     # -- streams ---------------------------------------------------------------
     def _rng(self, member_seed, *key):
@@ -390,7 +464,7 @@ class Observables(Callback):
 
     # -- measurement -------------------------------------------------------------
     def measure(self, engine, task=None):
-        """Records ``{"observable_<name>": ndarray of shape (n_members, n_layers)}`` at the engine's current state."""
+        """Records ``{record_name(name, label): ndarray of shape (n_members, n_layers)}`` at the engine's current state."""
         if self._engine is None or self._engine() is not engine:
             self._engine, self._count = weakref.ref(engine), 0
         t = getattr(self, "record_index_", None)  # the record's position in the run, set by the training loop
@@ -398,7 +472,7 @@ class Observables(Callback):
             t = self._count
         self._count += 1
         values = self.measure_state(engine.network, engine.state_, engine.seeds, t=t)
-        return {RECORD_PREFIX + name: value for name, value in values.items()}
+        return {record_name(name, self.label): value for name, value in values.items()}
 
     def measure_state(self, network, state, seeds, *, t=0):
         """Observables of the members of ``state`` (weights of ``network``) with member seeds ``seeds`` at time point ``t``.
@@ -509,7 +583,7 @@ def activity_change(network, state, activity, k, *, out_units=None, in_units=Non
     g = network.activations[k].vjp(h, y, ones)
     projection = network.projections[k]
     if is_conv(projection):
-        back = conv_projection_transpose(projection, g, state.weights[k])
+        back = conv_projection_transpose(projection, g, state.weights[k], switches=activity.switches[k])
     else:
         back = np.matmul(g, state.weights[k])
     if state.lateral[k] is not None:  # x* = R x: d x* / d x = R
@@ -518,13 +592,18 @@ def activity_change(network, state, activity, k, *, out_units=None, in_units=Non
     return per_input.sum(axis=-1) / n_out
 
 
-def observables_table(history, *, metadata=None):
+def observables_table(history, *, metadata=None, label=None):
     """Tidy table of the observables a run recorded: one row per member, layer, time point and observable.
 
     Parameters
     ----------
     history : History
         A run with :class:`Observables` records (``"observable_<name>"``).
+    label : str, optional
+        The measurement condition: the records of the recorder with this
+        label (``"observable_<name>@<label>"``); by default those of the
+        unlabelled recorder. One condition per table; see
+        :func:`observable_labels`.
     metadata : dict, optional
         Further columns, ``{name: scalar}``, the same in every row (a
         data set's name, an architecture's label ...); their names may not
@@ -546,11 +625,16 @@ def observables_table(history, *, metadata=None):
         import pandas as pd
     except ImportError as error:  # pragma: no cover
         raise ImportError("observables_table needs pandas: pip install pandas") from error
-    names = [name for name in OBSERVABLES if RECORD_PREFIX + name in history.records]
+    label = _check_label(label)
+    names = [name for name in OBSERVABLES if record_name(name, label) in history.records]
     if not names:
+        labels = observable_labels(history)
+        if labels:
+            raise ValueError(f"the history holds no observables of the recorder labelled {label!r}; it holds those of the "
+                             f"label(s) {labels} (observables_table(history, label=...))")
         raise ValueError(f"the history holds no observables (records named {RECORD_PREFIX!r}<observable>); "
                          f"train with callbacks=[Observables(probe_x)]; its records are {sorted(history.records)}")
-    values = np.stack([history.records[RECORD_PREFIX + name] for name in names], axis=-1)  # (members, records, layers, observables)
+    values = np.stack([history.records[record_name(name, label)] for name in names], axis=-1)  # (members, records, layers, observables)
     n_members, n_records, n_layers, n_obs = values.shape
     config = history.config
     populations = config.get("network", {}).get("populations", [])
