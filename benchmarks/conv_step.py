@@ -111,7 +111,8 @@ def _transpose(network, k, B, itemsize):
 def _update(network, k, B, itemsize):
     # ops/outer.py deltas_to_updates. Convolutional: ops/layers.py conv_projection_update ->
     # ops/convolution.py conv2d_weight_update, per block of samples delta (O, block P) @ the
-    # block's patches (block P, n_cols), a transposed view; the blocks' products are added. Dense
+    # block's patches (block P, n_cols), a transposed view; the blocks' products are added (the first
+    # block's patches are those the forward pass left in the workspace: one copy fewer, no product fewer). Dense
     # (the readout: n_pre + 1 > n_post): the scaled postsynaptic factor in the (neuron, sample)
     # layout (n_post, B) @ x (B, n_pre) (outer_sum_transposed); biases are sums, not products.
     projection = network.projections[k]

@@ -6,9 +6,12 @@ import numpy as np
 
 from ._validation import check_choice, check_positive, check_positive_int
 
-__all__ = ["INITIALISATIONS", "ConvProjection", "Projection", "he_std", "xavier_std"]
+__all__ = ["INITIALISATIONS", "POOL_MODES", "ConvProjection", "Projection", "he_std", "xavier_std"]
 
 INITIALISATIONS = ("xavier_normal", "he_normal", "zeros")
+
+#: How a :class:`ConvProjection` pools a window of its convolution's output: its mean or its largest value.
+POOL_MODES = ("average", "max")
 
 
 def xavier_std(n_pre, n_post):
@@ -133,9 +136,10 @@ class ConvProjection(Projection):
 
     .. math:: h_{o,p,q} = b_o + \sum_{c,i,j} W_{o,c,i,j}\, x_{c,\, p s_h + i - p_h,\, q s_w + j - p_w},
 
-    optionally averaged over ``pool x pool`` windows (average pooling,
-    stride ``pool``) before the bias: ``h = avgpool(W * x) + b``, still
-    linear in ``x`` and ``W``. Kernels are stored with shape
+    optionally pooled over ``pool x pool`` windows side by side (stride
+    ``pool``) before the bias: averaged, ``h = avgpool(W * x) + b``, still
+    linear in ``x`` and ``W``, or their maximum taken, ``h = maxpool(W * x)
+    + b`` (``pool_mode="max"``). Kernels are stored with shape
     ``(out_channels, in_channels, kh, kw)`` (and a leading ensemble axis in
     an engine); the bias is one per output channel.
 
@@ -149,7 +153,18 @@ class ConvProjection(Projection):
     padding : int or (int, int), default 0
         Zeros around every input map.
     pool : int, optional
-        Average pooling window (and stride) of the convolution's output.
+        Pooling window (and stride) of the convolution's output.
+    pool_mode : {"average", "max"}, default "average"
+        How a window is pooled: its mean, or its largest value. Max pooling
+        of the summed input is max pooling of the rates that the
+        convolution's units would have, ``f(maxpool(W * x) + b) =
+        maxpool(f(W * x + b))``, for every non-decreasing elementwise
+        activation (all of :data:`~bioplastic.neurons.ACTIVATIONS` but the
+        softmax, which is not elementwise: there it is the softmax of the
+        max-pooled summed input). The engines carry deltas back through the
+        unit that won each window in the pass (ties: the first in row-major
+        order); see :class:`~bioplastic.ops.MaxPoolSwitches`. Ignored
+        without ``pool``.
     init : {"xavier_normal", "he_normal", "zeros"}, default "xavier_normal"
         Xavier-Glorot over ``fan_in = in_channels kh kw`` and ``fan_out =
         out_channels kh kw``, or He over ``fan_in``.
@@ -167,8 +182,8 @@ class ConvProjection(Projection):
 
     kind = "conv"
 
-    def __init__(self, in_shape, out_channels, kernel_size, *, stride=1, padding=0, pool=None, init="xavier_normal", init_scale=1.0,
-                 bias=True, plastic=True):
+    def __init__(self, in_shape, out_channels, kernel_size, *, stride=1, padding=0, pool=None, pool_mode="average", init="xavier_normal",
+                 init_scale=1.0, bias=True, plastic=True):
         in_shape = tuple(in_shape) if isinstance(in_shape, (tuple, list)) else in_shape
         if not isinstance(in_shape, tuple) or len(in_shape) != 3:
             raise TypeError(f"ConvProjection in_shape should be (channels, height, width), got {in_shape!r}")
@@ -190,6 +205,7 @@ class ConvProjection(Projection):
             if pool > min(conv_h, conv_w):
                 raise ValueError(f"ConvProjection pool {pool} is larger than the convolution's output ({conv_h}x{conv_w})")
         self.pool = pool
+        self.pool_mode = check_choice(pool_mode, "ConvProjection pool_mode", POOL_MODES)
         self.conv_shape = (self.out_channels, conv_h, conv_w)
         self.out_shape = self.conv_shape if pool is None else (self.out_channels, conv_h // pool, conv_w // pool)
         super().__init__(int(np.prod(self.in_shape)), int(np.prod(self.out_shape)), init=init, init_scale=init_scale, bias=bias,
@@ -225,6 +241,7 @@ class ConvProjection(Projection):
             "stride": self.stride if isinstance(self.stride, int) else list(self.stride),
             "padding": self.padding if isinstance(self.padding, int) else list(self.padding),
             "pool": self.pool,
+            "pool_mode": self.pool_mode,
             "init": self.init,
             "init_scale": self.init_scale,
             "bias": self.bias,
@@ -232,6 +249,6 @@ class ConvProjection(Projection):
         }
 
     def __repr__(self):
-        pool = "" if self.pool is None else f", pool={self.pool}"
+        pool = "" if self.pool is None else f", pool={self.pool}" + ("" if self.pool_mode == "average" else f", pool_mode={self.pool_mode!r}")
         return (f"ConvProjection({self.in_shape} -> {self.out_shape}, kernel_size={self.kernel_size!r}, stride={self.stride!r}, "
                 f"padding={self.padding!r}{pool}, init={self.init!r})")

@@ -144,15 +144,7 @@ def test_rule_trains_a_cnn_member_equals_solo_and_resumes_bit_for_bit(name, tmp_
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("rule", [bp.KolenPollack(), bp.SignSymmetry(), bp.WeightMirror()], ids=repr)
-def test_feedback_rules_without_kernel_feedback_refuse_feature_maps(rule):
-    with pytest.raises(ValueError, match=f"{type(rule).__name__} does not run on convolutional projections yet"):
-        bp.train(_network(), rule, _images(), n_epochs=1, learning_rate=0.01, progress=False)
-
-
 def test_unsupported_combinations_are_refused_by_name():
-    with pytest.raises(ValueError, match="WeightPerturbation does not run on convolutional projections yet"):
-        bp.train(_network(), bp.WeightPerturbation(), _images(), n_epochs=1, learning_rate=0.01, progress=False)
     net = _network()
     with pytest.raises(ValueError, match=r"lateral decorrelation of a convolutional projection's input \(projection 0"):
         Network(net.populations, projections=net.projections, decorrelation=bp.LateralDecorrelation())
@@ -192,3 +184,26 @@ def test_description_round_trips_and_kernels_are_initialised_by_their_fans():
     state = net.init_state([0])
     assert state.weights[0].shape == (1, 3, 2, 3, 3) and state.biases[0].shape == (1, 3)
     assert state.weight_norms().shape == (1, 4)
+
+
+def test_backprop_step_in_a_workspace_builds_each_convolutions_patches_once_and_changes_no_bit(monkeypatch):
+    """The whole batch is one block of samples: the updates use the patches the forward pass left in the workspace."""
+    from bioplastic.ops import Workspace, convolution
+
+    net = _network()
+    state = _state(net)
+    x, target = _data()
+    rng = np.random.default_rng(5)
+    noise = [rng.standard_normal((2, len(x), p.n_neurons)) for p in net.populations[1:]]
+    rules = [(bp.Backprop(), {}), (bp.NodePerturbation(sigma=1e-3), dict(noise=noise))]
+    expected = [rule.directions(net, state, x, target, SquaredError(), **kw) for rule, kw in rules]
+    build, builds = convolution._patches_into, []
+    monkeypatch.setattr(convolution, "_patches_into", lambda *args, **kwargs: builds.append(1) or build(*args, **kwargs))
+    for (rule, kw), want in zip(rules, expected, strict=True):
+        builds.clear()
+        got = rule.directions(net, state, x, target, SquaredError(), workspace=Workspace(), **kw)
+        if isinstance(rule, bp.Backprop):
+            assert len(builds) == 2  # the two convolutions' forward patches; none in the updates
+        for a, b in zip(got.weights + got.biases, want.weights + want.biases, strict=True):
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(np.signbit(a), np.signbit(b))

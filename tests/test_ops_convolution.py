@@ -408,6 +408,110 @@ def test_convolutions_in_blocks_of_samples_match_the_loops(kernel_size, stride, 
         np.testing.assert_allclose(db, expected_db, rtol=1e-12, atol=1e-12)
 
 
+def _bits(a):
+    """``a`` as unsigned integers of its item size: equal only where every bit is (signed zeros told apart)."""
+    a = np.ascontiguousarray(a)
+    return a.view(f"u{a.dtype.itemsize}")
+
+
+def _counting_patch_builds(monkeypatch):
+    """A list that grows by one at every build of patches (the copy from the image into the patch matrix)."""
+    build, calls = convolution._patches_into, []
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(convolution, "_patches_into", counting)
+    return calls
+
+
+# ----------------------------------------------------------------------------- patches kept between the pass and the update
+@pytest.mark.parametrize("shared", [True, False])
+@pytest.mark.parametrize("block_bytes, n_blocks", [(None, 1), (8, 5)])  # the whole batch in one block; a block per sample
+def test_weight_update_reuses_the_first_block_of_patches_conv2d_left_in_the_workspace(block_bytes, n_blocks, shared, monkeypatch):
+    rng = np.random.default_rng(12)
+    batch = 5
+    x = rng.standard_normal((batch, 2, HEIGHT, WIDTH) if shared else (N_MEMBERS, batch, 2, HEIGHT, WIDTH))
+    kernels = rng.standard_normal((N_MEMBERS, 3, 2, 3, 3))
+    delta = rng.standard_normal((N_MEMBERS, batch, 3, HEIGHT, WIDTH))
+    coefficient = rng.standard_normal((N_MEMBERS, batch))
+    if block_bytes is not None:
+        monkeypatch.setattr(convolution, "BLOCK_BYTES", block_bytes)
+    h = conv2d(x, kernels, stride=1, padding=1)
+    dk, db = conv2d_weight_update(delta, x, 3, stride=1, padding=1, coefficient=coefficient)
+    builds, workspace = _counting_patch_builds(monkeypatch), Workspace()
+    for step in range(2):  # the second time, the pass starts with the last block, which the update kept: the same input
+        builds.clear()
+        h_kept = conv2d(x, kernels, stride=1, padding=1, workspace=workspace)
+        assert len(builds) == n_blocks - step
+        dk_kept, db_kept = conv2d_weight_update(delta, x, 3, stride=1, padding=1, coefficient=coefficient, workspace=workspace)
+        assert len(builds) == 2 * n_blocks - 1 - step  # the update built all but the first block
+        np.testing.assert_array_equal(_bits(h_kept), _bits(h))
+        np.testing.assert_array_equal(_bits(dk_kept), _bits(dk))
+        np.testing.assert_array_equal(_bits(db_kept), _bits(db))
+
+
+def test_patches_kept_in_a_workspace_are_built_again_for_another_input_or_geometry(monkeypatch):
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((3, 2, 6, 6))  # square: kernels 2x3 and 3x2 make patch matrices of one shape
+    kernels = rng.standard_normal((1, 4, 2, 2, 3))
+    delta = rng.standard_normal((1, 3, 4, 5, 4))
+    builds, workspace = _counting_patch_builds(monkeypatch), Workspace()
+
+    conv2d(x, kernels, stride=1, padding=0, workspace=workspace)
+    stale = conv2d_weight_update(delta, x, (2, 3), stride=1, padding=0)[0]
+    x[1, 0, 2, 3] += 1.0  # the same array, changed in place
+    builds.clear()
+    dk = conv2d_weight_update(delta, x, (2, 3), stride=1, padding=0, workspace=workspace)[0]
+    assert len(builds) == 1
+    np.testing.assert_array_equal(dk, conv2d_weight_update(delta, x, (2, 3), stride=1, padding=0)[0])
+    assert not np.array_equal(dk, stale)
+
+    x[0, 1, 0, 0] = 0.0
+    conv2d(x, kernels, stride=1, padding=0, workspace=workspace)
+    x[0, 1, 0, 0] = -0.0  # equal as numbers, not bit for bit: built again
+    builds.clear()
+    conv2d_weight_update(delta, x, (2, 3), stride=1, padding=0, workspace=workspace)
+    assert len(builds) == 1
+
+    conv2d(x, kernels, stride=1, padding=0, workspace=workspace)
+    builds.clear()
+    dk = conv2d_weight_update(delta.swapaxes(-1, -2), x, (3, 2), stride=1, padding=0, workspace=workspace)[0]  # 3x2: other patches
+    assert len(builds) == 1
+    np.testing.assert_array_equal(dk, conv2d_weight_update(delta.swapaxes(-1, -2), x, (3, 2), stride=1, padding=0)[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("pool, size", [(2, (7, 9)), (3, (7, 9)), (2, (8, 6)), (1, (5, 5))])  # rows/columns left out, or none
+def test_weight_update_through_average_pooling_is_that_of_the_spread_delta_bit_for_bit(pool, size, dtype):
+    rng = np.random.default_rng(14)
+    height, width = size
+    x = rng.standard_normal((N_MEMBERS, 3, 2, height, width)).astype(dtype)
+    pooled = rng.standard_normal((N_MEMBERS, 3, 4, height // pool, width // pool)).astype(dtype)
+    pooled[0, 1] = 0.0
+    coefficient = rng.standard_normal((N_MEMBERS, 3)).astype(dtype)
+    coefficient[1, 2] = -0.0  # zeros of both signs in the factors: the bits of every zero are compared
+    for c in (None, coefficient):
+        expected = conv2d_weight_update(avg_pool2d_backward(pooled, (height, width), pool), x, 3, stride=1, padding=1, coefficient=c)
+        got = conv2d_weight_update(pooled, x, 3, stride=1, padding=1, coefficient=c, pool=pool, workspace=Workspace())
+        for a, b in zip(got, expected, strict=True):
+            assert a.dtype == b.dtype == dtype
+            np.testing.assert_array_equal(_bits(a), _bits(b))
+
+
+def test_weight_update_through_average_pooling_names_a_bad_pool_or_delta():
+    x, delta = np.zeros((2, 1, 7, 9)), np.zeros((1, 2, 3, 3, 4))
+    with pytest.raises(ValueError) as info:
+        conv2d_weight_update(delta, x, 3, stride=1, padding=1, pool=3)
+    assert str(info.value) == ("delta has output size 3x4, but a 7x9 input with kernel_size 3, stride 1 and padding 1 gives 7x9, "
+                               "pooled 3x3: 2x3")
+    with pytest.raises(ValueError) as info:
+        conv2d_weight_update(delta, x, 3, stride=1, padding=1, pool=0)
+    assert str(info.value) == "pool should be an integer >= 1, got 0"
+    assert conv2d_weight_update(delta, x, 3, stride=1, padding=1, pool=2)[0].shape == (1, 3, 1, 3, 3)
+
+
 # ----------------------------------------------------------------------------- pooling
 #: overlapping windows, and windows side by side (stride = kernel, the default) that tile the image exactly or leave
 #: rows and columns out, square and rectangular

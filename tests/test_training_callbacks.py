@@ -165,3 +165,20 @@ def test_a_custom_callback_records_through_run_ensemble_and_bad_records_are_refu
 
     with pytest.raises(TypeError, match="Runner takes no callbacks"):
         run_ensemble(Runner(), stops=[1], config={}, learning_rates=[0.1], callbacks=[_Counter()], progress=False)
+
+
+def test_weight_angle_of_a_kernel_compares_it_with_its_kernel_shaped_feedback(task):
+    # non-square kernels (2 x 3): a transposed comparison would not even have the kernel's shape
+    net = bp.models.cnn((1, 4, 6), [dict(out_channels=2, kernel_size=(2, 3)), dict(out_channels=3, kernel_size=(2, 3))], 3, hidden="tanh")
+    engine = _engine(bp.FeedbackAlignment(), net=net)
+    engine.rule_state_["B1"][...] = engine.state_.weights[1] * np.array([1.0, 2.0])[:, None, None, None, None]
+    rng = np.random.default_rng(0)
+    engine.rule_state_["B1"][1] += 0.3 * rng.standard_normal(engine.rule_state_["B1"][1].shape)
+    x = bp.tasks.base.DatasetTask(rng.standard_normal((20, 24)), rng.integers(0, 3, 20), rng.standard_normal((10, 24)),
+                                  rng.integers(0, 3, 10), n_classes=3, name="maps")
+    angles = bp.FeedbackAngle().measure(engine, x)["weight_angle"]
+    assert angles[0, 1] == pytest.approx(0, abs=1e-5)
+    assert angles[1, 1] == pytest.approx(_naive_angle(engine.state_.weights[1][1], engine.rule_state_["B1"][1]), rel=1e-12)
+    assert angles[1, 1] > 5
+    dfa = bp.FeedbackAngle().measure(_engine(bp.DirectFeedbackAlignment(), net=net), x)["weight_angle"]
+    assert np.isnan(dfa[:, 1]).all() and np.isfinite(dfa[:, 2]).all()  # the path from layer 1 runs through a kernel

@@ -18,7 +18,19 @@ from .._random import member_streams, rule_stream
 from .._threads import ThreadPlan, blas_limit, usable_cpus
 from .._validation import check_positive_int
 from ..network import NetworkState
-from ..ops import Workspace, affine, draw_noise, forward, outer_sum, outer_sum_transposed, perturbation_change, predict, scratch, shared_member
+from ..ops import (
+    Workspace,
+    affine,
+    draw_noise,
+    forward,
+    outer_sum,
+    outer_sum_transposed,
+    perturbation_change,
+    predict,
+    scratch,
+    shared_member,
+    synaptic_noise_shape,
+)
 from ..optimisers import get_optimiser
 
 __all__ = [
@@ -153,7 +165,8 @@ class NoiseBuffer:
         its CPU budget has no CPU left for the thread (``threads_.prefetch``).
     synaptic_shapes : list of (tuple of int or None), optional
         Per-step shape of each projection's synaptic noise (Gaussian, one
-        draw per step shared by the minibatch), e.g. ``(n_post, n_pre + 1)``;
+        draw per step shared by the minibatch), e.g. ``(n_post, n_pre + 1)``
+        (:func:`~bioplastic.ops.synaptic_noise_shape`);
         ``None``: no synaptic noise there. These channels follow the
         population channels in :meth:`next_streams`.
     presynaptic_widths : list of (int or None), optional
@@ -370,7 +383,7 @@ class NumpyEngine:
             widths = [pop.n_neurons if noisy else None for noisy, pop in zip(needs.population, pops, strict=True)]
             chosen = list(needs.kinds) + [None] * (network.n_layers - len(needs.kinds))
             kinds = [(kind or pop.noise) if noisy else None for noisy, pop, kind in zip(needs.population, pops, chosen, strict=True)]
-            synaptic = [(proj.n_post, proj.n_pre + 1) if noisy else None for noisy, proj in zip(needs.synapse, network.projections, strict=True)]
+            synaptic = [synaptic_noise_shape(proj) if noisy else None for noisy, proj in zip(needs.synapse, network.projections, strict=True)]
             presynaptic = [proj.n_pre if noisy else None for noisy, proj in zip(needs.presynaptic, network.projections, strict=False)]
             self.noise_ = NoiseBuffer([s[1] for s in streams], widths, kinds, batch_size, self.dtype, members=stream_of, samples=needs.samples,
                                       synaptic_shapes=synaptic if self._synaptic else None,

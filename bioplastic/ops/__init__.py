@@ -25,8 +25,16 @@ from .convolution import (
     max_pool2d_backward,
     sample_blocks,
 )
-from .layers import conv_projection_input, conv_projection_transpose, conv_projection_update, is_conv
-from .noise import NOISE_TYPES, draw_noise
+from .layers import (
+    MaxPoolSwitches,
+    conv_projection_change,
+    conv_projection_input,
+    conv_projection_transpose,
+    conv_projection_update,
+    is_conv,
+    is_max_pooled,
+)
+from .noise import NOISE_TYPES, draw_noise, synaptic_noise_shape
 from .outer import deltas_to_updates, outer_sum, outer_sum_transposed
 from .passes import Activity, affine, decorrelate, forward, predict
 from .perturbation import perturbation_change, synaptic_perturbation_change
@@ -37,6 +45,7 @@ __all__ = [
     "BLOCK_BYTES",
     "NOISE_TYPES",
     "Activity",
+    "MaxPoolSwitches",
     "Workspace",
     "affine",
     "avg_pool2d",
@@ -46,6 +55,7 @@ __all__ = [
     "conv2d_input_gradient",
     "conv2d_weight_update",
     "conv_output_shape",
+    "conv_projection_change",
     "conv_projection_input",
     "conv_projection_transpose",
     "conv_projection_update",
@@ -57,6 +67,7 @@ __all__ = [
     "forward",
     "im2col",
     "is_conv",
+    "is_max_pooled",
     "max_pool2d",
     "max_pool2d_backward",
     "outer_sum",
@@ -66,5 +77,6 @@ __all__ = [
     "sample_blocks",
     "scratch",
     "shared_member",
+    "synaptic_noise_shape",
     "synaptic_perturbation_change",
 ]

@@ -77,7 +77,8 @@ def backprop_deltas(network, state, activity, output_delta, *, first_layer=0, fe
         projection = network.projections[k + 1]
         if is_conv(projection):  # the transposed convolution, with the forward or a feedback kernel
             kernels = state.weights[k + 1] if feedback is None or feedback[k + 1] is None else feedback[k + 1]
-            back = conv_projection_transpose(projection, deltas[k + 1], kernels).reshape(h.shape[:2] + (-1,))
+            back = conv_projection_transpose(projection, deltas[k + 1], kernels, switches=activity.switches[k + 1],
+                                             workspace=workspace).reshape(h.shape[:2] + (-1,))
         else:
             back_matrix = state.weights[k + 1] if feedback is None or feedback[k + 1] is None else feedback[k + 1].transpose(0, 2, 1)
             back = np.matmul(deltas[k + 1], back_matrix, out=scratch(workspace, ("back", k), h.shape, h.dtype))

@@ -22,6 +22,15 @@ convolution) fill at most :data:`BLOCK_BYTES`: one GEMM per block, on
 patches that are still in cache, and no call allocates (and faults in) an
 array of the whole batch's patches. The kernel changes add the blocks' GEMMs
 in turn; results do not depend on the blocks beyond rounding.
+
+With a workspace, the patches of the last block built stay in it, and
+:func:`conv2d_weight_update` does not build again the patches that
+:func:`conv2d` built last from the same input (checked bit for bit):
+:func:`conv2d` takes its blocks last to first and the update first to
+last, so when the batch is one block the update after a forward pass
+builds no patches, and otherwise one block fewer. Only one block's patches
+are ever kept: keeping the whole batch's would take the memory the blocks
+save.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from .workspace import scratch, shared_member
 
@@ -204,24 +213,35 @@ def _patches_into(x, geometry, out, workspace):
     ``out`` is C-contiguous or the transpose (last two axes) of a C-contiguous
     ``(..., in_channels * kh * kw, batch * out_h * out_w)`` array; the latter
     copies whole image rows and is the faster to fill.
+
+    Into the latter, with a horizontal stride of 1, each run of ``out_w``
+    consecutive values (one output row of one kernel offset) is copied as
+    one item of ``out_w`` values' bytes: one copy of as many items as the
+    patches have rows of ``out_w``, instead of a loop of ``out_w`` values
+    per row.
     """
     (kh, kw), stride, (ph, pw), (oh, ow) = geometry
     *lead, batch, channels, height, width = x.shape
     lead = tuple(lead)
     if ph or pw:
         padded = _scratch(workspace, "conv_padded", (*lead, batch, channels, height + 2 * ph, width + 2 * pw), out.dtype)
-        # zero the border only: the inside is overwritten
-        padded[..., :ph, :] = 0
-        padded[..., ph + height:, :] = 0
-        padded[..., ph:ph + height, :pw] = 0
-        padded[..., ph:ph + height, pw + width:] = 0
+        padded[...] = 0  # one contiguous pass: faster than the four strided pieces of the border alone
         padded[..., ph:ph + height, pw:pw + width] = x
         x = padded
+    n = len(lead)
+    transposed = out.swapaxes(-1, -2)
+    if transposed.flags.c_contiguous and stride[1] == 1 and x.dtype == out.dtype and x.strides[-1] == x.itemsize:
+        # the runs as items: (..., channels, kh, kw, batch, out_h) of out_w values' bytes each, read in place
+        run = np.dtype((np.void, ow * x.itemsize))
+        s = x.strides
+        source = as_strided(x.view(np.uint8), (*lead, channels, kh, kw, batch, oh, ow * x.itemsize),
+                            (*s[:n], s[-3], s[-2], s[-1], s[-4], s[-2] * stride[0], 1), writeable=False)
+        target = transposed.reshape(*lead, channels, kh, kw, batch, oh, ow)
+        np.copyto(target.view(run)[..., 0], source.view(run)[..., 0])
+        return out
     # (..., batch, channels, out_h, out_w, kh, kw): a strided view, no copy
     windows = sliding_window_view(x, (kh, kw), axis=(-2, -1))[..., ::stride[0], ::stride[1], :, :][..., :oh, :ow, :, :]
-    n = len(lead)
     b, c, y, z, i, j = range(n, n + 6)
-    transposed = out.swapaxes(-1, -2)
     if transposed.flags.c_contiguous:
         target = transposed.reshape(*lead, channels, kh, kw, batch, oh, ow)
         np.copyto(target, windows.transpose(*range(n), c, i, j, b, y, z))
@@ -233,12 +253,44 @@ def _patches_into(x, geometry, out, workspace):
     return out
 
 
-def _patches(x, geometry, dtype, workspace):
-    """The patches of ``x`` in the fast layout, from ``workspace`` where there is one."""
+def _same_bits(a, b):
+    """Whether ``a`` and ``b`` (one shape and dtype) hold the same bits (NaNs and signed zeros included)."""
+    if a.shape != b.shape or a.dtype != b.dtype or a.dtype.itemsize not in (1, 2, 4, 8):
+        return False
+    unsigned = np.dtype(f"u{a.dtype.itemsize}")
+    return bool(np.array_equal(a.view(unsigned), b.view(unsigned)))
+
+
+def _patches(x, geometry, dtype, workspace, *, reuse=False, keep=False):
+    """The patches of ``x`` in the fast layout, from ``workspace`` where there is one.
+
+    With a workspace, the array the patches are written into is shared by
+    every call that builds patches of its shape. A call with ``keep``
+    records what it built (the geometry and a copy of ``x``, a ``kh kw``-th
+    of the patches' size for a stride of 1); any other build into the
+    array forgets the record. A call with ``reuse`` returns the array
+    without building where the record shows it holds the patches of the
+    same geometry and of an ``x`` equal bit for bit to the recorded copy:
+    the very values a build would write.
+    """
     (kh, kw), _, _, (oh, ow) = geometry
     *lead, batch, channels, _, _ = x.shape
-    store = _scratch(workspace, "conv_patches", (*lead, channels * kh * kw, batch * oh * ow), dtype)
-    return _patches_into(x, geometry, store.swapaxes(-1, -2), workspace)
+    shape = (*lead, channels * kh * kw, batch * oh * ow)
+    store = _scratch(workspace, "conv_patches", shape, dtype)
+    if workspace is None:
+        return _patches_into(x, geometry, store.swapaxes(-1, -2), None)
+    # of the array: what it holds (np.empty of objects is None until a call keeps a record), and the copy of x kept
+    record = scratch(workspace, ("conv_patches_record", shape), (), object)
+    tag = (geometry, np.dtype(dtype))
+    if reuse and record[()] is not None and record[()][0] == tag and _same_bits(record[()][1], x):
+        return store.swapaxes(-1, -2)
+    record[()] = None
+    _patches_into(x, geometry, store.swapaxes(-1, -2), workspace)
+    if keep:
+        source = scratch(workspace, ("conv_patches_source", shape, x.shape), x.shape, x.dtype)
+        np.copyto(source, x)
+        record[()] = (tag, source)
+    return store.swapaxes(-1, -2)
 
 
 def im2col(x, kernel_size, stride, padding, *, out=None):
@@ -311,7 +363,10 @@ def conv2d(x, kernels, bias=None, *, stride=1, padding=0, workspace=None, out=No
     padding : int or (int, int), default 0
     workspace : Workspace, optional
         Where the padded input, the patches and the GEMM's result are kept
-        between calls (under names that include their shapes).
+        between calls (under names that include their shapes). The blocks
+        are taken last to first, so that the first block's patches are
+        left there, with a copy of its input, for
+        :func:`conv2d_weight_update`.
     out : ndarray of shape (n_members, batch, out_channels, out_h, out_w), optional
         Where to write the result.
 
@@ -346,9 +401,12 @@ def conv2d(x, kernels, bias=None, *, stride=1, padding=0, workspace=None, out=No
         flat = kernels.reshape(n_members, out_channels, n_cols)
         h = _scratch(workspace, "conv_h", (n_members, out_channels, n_rows), dtype)
     copies = 1 if x.ndim == 4 else n_members
-    for lo, hi in sample_blocks(batch, copies * n_cols * positions * np.dtype(dtype).itemsize):
-        patches = _patches(x[..., lo:hi, :, :, :], geometry, dtype, workspace).swapaxes(-1, -2)  # (..., n_cols, rows), C-contiguous
-        np.matmul(flat, patches, out=h[..., lo * positions:hi * positions])
+    # the blocks last to first: the first block's patches, built last, stay in the workspace, where
+    # conv2d_weight_update, which starts with them, finds them
+    blocks = sample_blocks(batch, copies * n_cols * positions * np.dtype(dtype).itemsize)
+    for lo, hi in reversed(blocks):
+        patches = _patches(x[..., lo:hi, :, :, :], geometry, dtype, workspace, reuse=hi == batch, keep=lo == 0)
+        np.matmul(flat, patches.swapaxes(-1, -2), out=h[..., lo * positions:hi * positions])  # (..., n_cols, rows), C-contiguous
     h = h.reshape(n_members, out_channels, batch, oh, ow).transpose(0, 2, 1, 3, 4)  # a view; the copy below reads whole rows
     shape = (n_members, batch, out_channels, oh, ow)
     if out is None:
@@ -370,6 +428,34 @@ def _members_first_delta(delta, dtype, workspace, coefficient=None):
         np.copyto(delta_t, delta.transpose(0, 2, 1, 3, 4))
     else:
         np.multiply(delta.transpose(0, 2, 1, 3, 4), coefficient[:, None, :, None, None], out=delta_t)
+    return delta_t
+
+
+def _members_first_spread(share, pool, conv_size, dtype, workspace, coefficient=None):
+    """:func:`_members_first_delta` of the average pooling's spread of ``share`` (the windows' shares), without the spread array.
+
+    ``share`` has shape ``(n_members, batch, out_channels, out_h // pool,
+    out_w // pool)``; entry ``(y, z)`` of the result is ``share`` at ``(y //
+    pool, z // pool)`` (times ``coefficient``), and ``0`` (times
+    ``coefficient``) in rows and columns no window covers, the same bits as
+    :func:`avg_pool2d_backward` followed by :func:`_members_first_delta`.
+    """
+    n_members, batch, out_channels, rows, columns = share.shape
+    oh, ow = conv_size
+    delta_t = _scratch(workspace, "conv_delta_t", (n_members, out_channels, batch, oh, ow), dtype)
+    values = share.transpose(0, 2, 1, 3, 4)
+    covered = (rows * pool, columns * pool)
+    if coefficient is not None:
+        factor = coefficient[:, None, :, None, None]
+        values = np.multiply(values, factor, out=_scratch(workspace, "conv_share_t", values.shape, dtype))
+        for region in (delta_t[..., covered[0]:, :], delta_t[..., :covered[0], covered[1]:]):
+            np.multiply(np.zeros((), dtype=share.dtype), factor, out=region)
+    else:
+        delta_t[..., covered[0]:, :] = 0
+        delta_t[..., :covered[0], covered[1]:] = 0
+    for i in range(pool):
+        for j in range(pool):
+            delta_t[..., i:covered[0]:pool, j:covered[1]:pool] = values
     return delta_t
 
 
@@ -445,8 +531,13 @@ def conv2d_input_gradient(delta, kernels, input_shape, *, stride, padding, works
         # out_h x out_w values at stride 1), then added at columns j, j + sw, ... (runs of out_w values)
         column = _scratch(workspace, "conv_column", (n_members, in_channels, hi - lo, padded[0], ow), dtype)
         for j in range(kw):
-            column[...] = 0
-            for i in range(kh):
+            if stride_[0] == 1:  # the first kernel row's shares written, not added to zeros (the sums are the same bits:
+                # they differ at most in the sign of a zero, which the add into the zeroed image drops)
+                column[..., :oh, :] = cols[:, :, 0, j]
+                column[..., oh:, :] = 0
+            else:
+                column[...] = 0
+            for i in range(1 if stride_[0] == 1 else 0, kh):
                 rows, _ = _offset_slices(i, j, stride_, output)
                 column[..., rows, :] += cols[:, :, i, j]
             _, columns = _offset_slices(0, j, stride_, output)
@@ -455,7 +546,7 @@ def conv2d_input_gradient(delta, kernels, input_shape, *, stride, padding, works
     return out
 
 
-def conv2d_weight_update(delta, x, kernel_size, *, stride, padding, coefficient=None, workspace=None):
+def conv2d_weight_update(delta, x, kernel_size, *, stride, padding, coefficient=None, pool=None, workspace=None):
     """Kernel and bias changes ``sum_{b, p, q} c_b delta[b, :, p, q] patch[b, p, q]^T`` of every member.
 
     With ``delta = dL/dh`` (and no ``coefficient``) these are the gradients
@@ -479,6 +570,14 @@ def conv2d_weight_update(delta, x, kernel_size, *, stride, padding, coefficient=
     coefficient : array_like broadcasting to (n_members, batch), optional
         A per-sample factor ``c_b`` multiplied in (node perturbation's
         neuromodulator); none: ``c_b = 1``.
+    pool : int, optional
+        ``delta`` is that of the average-pooled output,
+        ``avg_pool2d(conv2d(x, kernels), pool)`` (``pool x pool`` windows
+        side by side), of shape ``(n_members, batch, out_channels, out_h //
+        pool, out_w // pool)``: the changes are those of
+        ``avg_pool2d_backward(delta, (out_h, out_w), pool)``, the same bits,
+        without that array (each window's share is written once, straight
+        into the layout the GEMM reads).
     workspace : Workspace, optional
 
     Returns
@@ -486,6 +585,16 @@ def conv2d_weight_update(delta, x, kernel_size, *, stride, padding, coefficient=
     weight_change : ndarray of shape (n_members, out_channels, in_channels, kh, kw)
     bias_change : ndarray of shape (n_members, out_channels)
         ``sum_{b, p, q} c_b delta[e, b, o, p, q]``.
+
+    Notes
+    -----
+    With a ``workspace``, the first block's patches are not built again
+    where they are those that :func:`conv2d` built last into it (it takes
+    its blocks last to first): same geometry, and an input equal bit for
+    bit to the one they were built from. When the batch is one block, an
+    update after the forward pass builds no patches at all; otherwise the
+    other blocks' patches are built again, so that no more than one block
+    of patches (at most :data:`BLOCK_BYTES`) is ever kept.
     """
     delta, x = np.asarray(delta), np.asarray(x)
     n_members, batch, out_channels, oh, ow = _check_delta(delta)
@@ -495,7 +604,18 @@ def conv2d_weight_update(delta, x, kernel_size, *, stride, padding, coefficient=
         raise ValueError(f"x should have shape {expected} to match delta {delta.shape}, got {x.shape}")
     height, width = x.shape[-2:]
     geometry = _geometry(height, width, kernel_size, stride, padding)
-    _check_output_size(delta.shape, geometry, height, width, kernel_size, stride, padding)
+    if pool is not None:
+        if not _is_int(pool) or pool < 1:
+            raise ValueError(f"pool should be an integer >= 1, got {pool!r}")
+        conv_size = geometry[3]
+        if tuple(delta.shape[-2:]) != (conv_size[0] // pool, conv_size[1] // pool) or min(conv_size) < pool:
+            raise ValueError(f"delta has output size {delta.shape[-2]}x{delta.shape[-1]}, but a {height}x{width} input with "
+                             f"kernel_size {kernel_size!r}, stride {stride!r} and padding {padding!r} gives {conv_size[0]}x{conv_size[1]}, "
+                             f"pooled {pool}x{pool}: {conv_size[0] // pool}x{conv_size[1] // pool}")
+        delta = delta / (pool * pool)  # each window's share, as avg_pool2d_backward divides it
+        oh, ow = conv_size
+    else:
+        _check_output_size(delta.shape, geometry, height, width, kernel_size, stride, padding)
     (kh, kw), _, _, _ = geometry
     arrays = [delta, x]
     if coefficient is not None:
@@ -510,13 +630,18 @@ def conv2d_weight_update(delta, x, kernel_size, *, stride, padding, coefficient=
         x = shared_member(x)
     in_channels = x.shape[-3]
     n_rows = batch * oh * ow
-    delta_t = _members_first_delta(delta, dtype, workspace, coefficient).reshape(n_members, out_channels, n_rows)
+    if pool is None:
+        delta_t = _members_first_delta(delta, dtype, workspace, coefficient)
+    else:
+        delta_t = _members_first_spread(delta, pool, (oh, ow), dtype, workspace, coefficient)
+    delta_t = delta_t.reshape(n_members, out_channels, n_rows)
     positions, n_cols = oh * ow, in_channels * kh * kw
     factor = delta_t.reshape(n_members * out_channels, n_rows) if x.ndim == 4 else delta_t  # one GEMM for the ensemble
     copies = 1 if x.ndim == 4 else n_members
     weight_change = None
     for lo, hi in sample_blocks(batch, copies * n_cols * positions * np.dtype(dtype).itemsize):
-        patches = _patches(x[..., lo:hi, :, :, :], geometry, dtype, workspace)  # (..., rows, in_channels * kh * kw)
+        # the first block's patches are those conv2d built last, where the workspace still holds them
+        patches = _patches(x[..., lo:hi, :, :, :], geometry, dtype, workspace, reuse=lo == 0, keep=hi == batch)  # (..., rows, n_cols)
         block = factor[..., lo * positions:hi * positions]
         if weight_change is None:
             weight_change = np.matmul(block, patches)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["NOISE_TYPES", "draw_noise"]
+__all__ = ["NOISE_TYPES", "draw_noise", "synaptic_noise_shape"]
 
 #: Noise distributions with zero mean and unit variance.
 NOISE_TYPES = ("gaussian", "rademacher")
@@ -53,6 +53,37 @@ def draw_noise(rng, kind, shape, dtype=np.float64, out=None):
     else:
         raise ValueError(f"unknown noise {kind!r}; expected one of {NOISE_TYPES}")
     return out
+
+
+def synaptic_noise_shape(projection):
+    """Shape of one member's synaptic noise for ``projection`` in one step: one value per synapse and one per bias.
+
+    ``(n_post, n_pre + 1)`` for an all-to-all projection (row ``j``: the
+    synapses onto neuron ``j``, then its bias); ``(out_channels,
+    in_channels kh kw + 1)`` for a convolutional one (row ``o``: kernel ``o``
+    flattened as the kernels are, ``kernels.reshape(out_channels, -1)``, then
+    the bias of channel ``o``). The last column is drawn, and ignored, for a
+    projection without biases.
+
+    Parameters
+    ----------
+    projection : Projection or ConvProjection
+        Read for its weights' ``shape`` only: ``(n_post, n_pre)`` or
+        ``(out_channels, in_channels, kh, kw)``.
+
+    Returns
+    -------
+    (int, int)
+
+    Examples
+    --------
+    >>> from bioplastic.ops import synaptic_noise_shape
+    >>> from bioplastic.synapses import ConvProjection, Projection
+    >>> synaptic_noise_shape(Projection(5, 3)), synaptic_noise_shape(ConvProjection((2, 8, 8), 4, 3))
+    ((3, 6), (4, 19))
+    """
+    shape = tuple(projection.shape)
+    return int(shape[0]), int(np.prod(shape[1:])) + 1
 
 
 def _box_muller_float32(rng, out):

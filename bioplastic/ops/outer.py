@@ -78,7 +78,8 @@ def deltas_to_updates(network, activity, deltas, coefficient, *, workspace=None)
         if is_conv(proj):  # kernels: summed over samples and positions, the per-sample factor folded in
             if coefficient.shape[-1] != 1:
                 delta, coefficient = delta * coefficient, np.ones((1, 1, 1), dtype=delta.dtype)
-            w, b = conv_projection_update(proj, delta, pre, np.broadcast_to(coefficient[..., 0], (n_members, batch)))
+            w, b = conv_projection_update(proj, delta, pre, np.broadcast_to(coefficient[..., 0], (n_members, batch)),
+                                          switches=activity.switches[k], workspace=workspace)
             weights.append(w)
             biases.append(b if proj.bias else None)
             continue

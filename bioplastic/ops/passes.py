@@ -18,13 +18,18 @@ class Activity:
     ``(n_members, batch, n_k)``. ``presynaptic[k]`` is what projection ``k``
     receives: ``rates[k]`` itself, or ``x*_k = R_k x_k`` where a lateral
     decorrelation matrix sits in front of the projection (shape
-    ``(n_members, batch, n_pre)``).
+    ``(n_members, batch, n_pre)``). ``switches[k]`` is the
+    :class:`~bioplastic.ops.MaxPoolSwitches` of a max-pooled projection
+    ``k`` in this pass (which unit of each pooling window won), ``None``
+    for every other projection; deltas and changes of this pass go through
+    them.
     """
 
-    def __init__(self, inputs, rates, presynaptic=None):
+    def __init__(self, inputs, rates, presynaptic=None, switches=None):
         self.inputs = inputs
         self.rates = rates
         self.presynaptic = list(rates[:-1]) if presynaptic is None else presynaptic
+        self.switches = [None] * len(inputs) if switches is None else list(switches)
 
     @property
     def output(self):
@@ -85,9 +90,11 @@ def forward(network, state, x, *, workspace=None, perturbation=None):
     ----------
     perturbation : list of (ndarray of shape (n_members, batch, n_k) or None), optional
         Added to the summed input ``h_k`` of each layer before its activation
-        (a noisy pass, used as the reference of rules without a clean pass).
+        (a noisy pass, used as the reference of rules without a clean pass);
+        on a pooled projection after the pooling, so the pass's max-pooling
+        switches (``Activity.switches``) are those of ``W_k x~_{k-1}``.
     """
-    inputs, rates, presynaptic = [], [x], []
+    inputs, rates, presynaptic, switches = [], [x], [], []
     n_members, batch = state.n_members, x.shape[-2]
     dtype = np.result_type(x, state.dtype)
     for k, activation in enumerate(network.activations):
@@ -96,16 +103,18 @@ def forward(network, state, x, *, workspace=None, perturbation=None):
             rates[-1], lateral, out=scratch(workspace, ("x*", k), (n_members, batch, lateral.shape[-1]), dtype))
         presynaptic.append(pre)
         projection = network.projections[k]
+        switch = None
         if is_conv(projection):
-            h = conv_projection_input(projection, pre, state.weights[k], state.biases[k], workspace=workspace)
+            h, switch = conv_projection_input(projection, pre, state.weights[k], state.biases[k], workspace=workspace, with_switches=True)
         else:
             h = affine(pre, state.weights[k], state.biases[k], out=scratch(workspace, ("h", k), (n_members, batch, state.weights[k].shape[1]), dtype))
         shape = h.shape
         if perturbation is not None and perturbation[k] is not None:
             h += perturbation[k]
         inputs.append(h)
+        switches.append(switch)
         rates.append(activation(h, out=scratch(workspace, ("x", k), shape, dtype)))
-    return Activity(inputs, rates, presynaptic)
+    return Activity(inputs, rates, presynaptic, switches)
 
 
 def predict(network, state, x, *, chunk_size=None, out=None):

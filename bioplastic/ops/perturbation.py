@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import conv_projection_input, is_conv
+from .convolution import conv2d
+from .layers import conv_projection_change, is_conv
 from .workspace import scratch, shared_member
 
 __all__ = ["perturbation_change", "synaptic_perturbation_change"]
@@ -38,7 +39,10 @@ def perturbation_change(network, state, activity, noise, sigma, *, workspace=Non
     Notes
     -----
     Where a lateral decorrelation matrix ``R_k`` sits in front of projection
-    ``k``, the change reaching it is ``R_k dx_{k-1}``.
+    ``k``, the change reaching it is ``R_k dx_{k-1}``. Through a max-pooled
+    projection the change is that of the window maxima, computed from the
+    clean pass's switches (:meth:`~bioplastic.ops.MaxPoolSwitches.difference`):
+    exact also where the change moves a window's maximum.
     """
     def inject(k, h, dx):
         if noise[k] is None:
@@ -61,15 +65,27 @@ def synaptic_perturbation_change(network, state, activity, noise, sigma, *, work
     precision is lost to cancellation. One perturbation per step is shared by
     all samples of the minibatch.
 
+    On a convolutional projection ``psi_k`` is a noise kernel of the
+    kernels' shape and its terms are convolutions: ``dh_k = pool(W_k * dx_{k-1}
+    + sigma psi_k * (x_{k-1} + dx_{k-1})) + sigma psi_k^b`` (through the clean
+    pass's switches where the pooling is max pooling, see
+    :meth:`~bioplastic.ops.MaxPoolSwitches.difference`).
+
     Parameters
     ----------
     network : Network
     state : NetworkState
     activity : Activity
         The clean pass.
-    noise : list of (ndarray of shape (n_members, n_post, n_pre + 1) or None)
-        Unit-variance synaptic noise per projection; the last column perturbs
-        the bias (ignored for projections without one). ``None``: not perturbed.
+    noise : list of (ndarray or None)
+        Unit-variance synaptic noise per projection, of shape
+        ``(n_members, *synaptic_noise_shape(projection))``
+        (:func:`~bioplastic.ops.synaptic_noise_shape`): ``(n_members, n_post,
+        n_pre + 1)`` for an all-to-all projection, ``(n_members,
+        out_channels, in_channels kh kw + 1)`` for a convolutional one (row
+        ``o``: kernel ``o`` flattened as the kernels are, then its channel's
+        bias). The last column perturbs the bias (ignored for projections
+        without one). ``None``: not perturbed.
     sigma : float
         Noise amplitude.
     workspace : Workspace, optional
@@ -80,36 +96,65 @@ def synaptic_perturbation_change(network, state, activity, noise, sigma, *, work
     list of (ndarray of shape (n_members, batch, n_k) or None)
         ``dx_k`` for each layer (``None`` while nothing has been perturbed yet).
     """
+    def perturbed_pre(k, h, dx):
+        return activity.presynaptic[k] if dx is None else np.add(activity.presynaptic[k], dx, out=scratch(workspace, ("pre~", k), dx.shape, h.dtype))
+
     def inject(k, h, dx):
         if noise[k] is None:
             return None
-        pre = activity.presynaptic[k] if dx is None else np.add(activity.presynaptic[k], dx, out=scratch(workspace, ("pre~", k), dx.shape, h.dtype))
-        n_pre = pre.shape[-1]
         psi = noise[k]
-        synaptic = np.matmul(pre, psi[:, :, :n_pre].transpose(0, 2, 1), out=scratch(workspace, ("psi_x", k), h.shape, h.dtype))
+        n_cols = psi.shape[-1] - 1
+        if is_conv(network.projections[k]):  # the kernels' share comes before the pooling (inject_conv); the bias after it
+            if state.biases[k] is None:
+                return None
+            # one bias per channel, over the channel's out_h x out_w units (flattened channel-major)
+            return np.repeat(sigma * psi[:, None, :, n_cols], h.shape[-1] // psi.shape[1], axis=2)
+        pre = perturbed_pre(k, h, dx)
+        synaptic = np.matmul(pre, psi[:, :, :n_cols].transpose(0, 2, 1), out=scratch(workspace, ("psi_x", k), h.shape, h.dtype))
         if state.biases[k] is not None:
-            synaptic += psi[:, None, :, n_pre]
+            synaptic += psi[:, None, :, n_cols]
         synaptic *= sigma
         return synaptic
 
-    return _propagate(network, state, activity, inject, workspace)[1]
+    def inject_conv(k, h, dx):
+        if noise[k] is None:
+            return None
+        projection, psi = network.projections[k], noise[k]
+        kernels = psi[:, :, :-1].reshape(state.weights[k].shape)
+        pre = perturbed_pre(k, h, dx)
+        change = conv2d(pre.reshape(pre.shape[:-1] + tuple(projection.in_shape)), kernels, None, stride=projection.stride,
+                        padding=projection.padding, workspace=workspace)
+        change *= sigma
+        return change
+
+    return _propagate(network, state, activity, inject, workspace, inject_conv)[1]
 
 
-def _propagate(network, state, activity, inject, workspace):
-    """``(dh, dx)`` of every layer from ``dh_k = W_k R_k dx_{k-1} + inject(k, h_k, R_k dx_{k-1})`` (``inject`` may return ``None``)."""
+def _propagate(network, state, activity, inject, workspace, inject_conv=None):
+    """``(dh, dx)`` of every layer from ``dh_k = W_k R_k dx_{k-1} + inject(k, h_k, R_k dx_{k-1})`` (``inject`` may return ``None``).
+
+    On a convolutional projection ``W_k dx`` is the change of its pooled
+    convolution; ``inject_conv(k, h_k, dx)`` (optional, may return ``None``)
+    adds a change of the convolution's output before the pooling, and
+    ``inject`` one after it. A max-pooled projection's change goes through
+    the switches of ``activity``.
+    """
     inputs, changes = [], []
     dx = None
     for k, activation in enumerate(network.activations):
         h = activity.inputs[k]
+        projection = network.projections[k]
         dh = None
         if dx is not None:
             lateral = state.lateral[k]
             if lateral is not None:  # what reaches the projection through the lateral circuit
                 dx = np.matmul(dx, lateral.transpose(0, 2, 1), out=scratch(workspace, ("dx*", k), dx.shape, h.dtype))
-            if is_conv(network.projections[k]):  # linear in dx: the convolution of the change, no bias
-                dh = conv_projection_input(network.projections[k], dx, state.weights[k])
-            else:
+            if not is_conv(projection):
                 dh = np.matmul(dx, state.weights[k].transpose(0, 2, 1), out=scratch(workspace, ("dh", k), h.shape, h.dtype))
+        if is_conv(projection):  # the change of the (pooled) convolution, no bias
+            conv_change = None if inject_conv is None else inject_conv(k, h, dx)
+            if dx is not None or conv_change is not None:
+                dh = conv_projection_change(projection, dx, state.weights[k], conv_change=conv_change, switches=activity.switches[k])
         injected = inject(k, h, dx)
         if injected is not None:
             if dh is None:

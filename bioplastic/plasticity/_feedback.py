@@ -28,14 +28,22 @@ def feedback_std(projection, *, feedback_scale=1.0):
 
 
 def check_feedback_projections(rule, network):
-    """Refuse a network with convolutional projections above the first unless ``rule.conv_feedback`` (a kernel-shaped ``B``)."""
+    """Refuse a network with convolutional projections above the first unless ``rule.conv_feedback`` (a kernel-shaped ``B``).
+
+    Raises
+    ------
+    ValueError
+        Naming the rule and the first convolutional projection ``k >= 1``.
+    """
     if getattr(rule, "conv_feedback", False):
         return
     for k in range(1, network.n_layers):
         if getattr(network.projections[k], "kind", "dense") == "conv":
-            raise ValueError(f"{type(rule).__name__} does not run on convolutional projections yet (projection {k}: "
-                             f"{network.projections[k]!r}); Backprop, FeedbackAlignment, DirectFeedbackAlignment and the "
-                             "node-perturbation rules do")
+            raise ValueError(f"{type(rule).__name__} does not run on convolutional projections (projection {k}: "
+                             f"{network.projections[k]!r}): it does not set conv_feedback = True, which says that its feedback "
+                             "pathway handles kernel-shaped feedback (B of the kernel's shape, errors carried back by the transposed "
+                             "convolution); FeedbackAlignment, DirectFeedbackAlignment, SignSymmetry, KolenPollack and the "
+                             "alignment-loss rules do")
 
 
 class FeedbackRule(PlasticityRule):
@@ -48,6 +56,15 @@ class FeedbackRule(PlasticityRule):
     by ``-eta delta_k x_{k-1}^T`` as in backprop. Subclasses choose the
     feedback matrices (:meth:`feedback_matrices`), how they learn
     (:meth:`state_directions`) and extra terms of the forward directions.
+
+    A convolutional projection ``k >= 1`` (:class:`~bioplastic.synapses.ConvProjection`)
+    has a feedback *kernel* instead: ``B_k`` has the kernel's shape
+    ``(out_channels, in_channels, kh, kw)`` and its delta travels down by
+    the transposed convolution with ``B_k`` (through the pooling), the
+    backward pass of backprop with ``B_k`` in place of ``W_k``. Read as a
+    matrix, ``B_k`` is then the ``(n_pre, n_post)`` matrix of that
+    transposed convolution. Only a rule that sets :attr:`conv_feedback`
+    runs on such networks (the others are refused by name).
 
     Coefficients named in :attr:`coefficients` may be numbers or
     :class:`~bioplastic.plasticity.Schedule` objects; a rule with a schedule
@@ -64,6 +81,8 @@ class FeedbackRule(PlasticityRule):
     signal = "feedback"
     local = False
     uses_noise = False
+    #: whether the rule handles kernel-shaped feedback on convolutional projections (its feedback matrices and their learning)
+    conv_feedback = False
     #: names of the constructor parameters that are coefficients (numbers or schedules)
     coefficients = ()
 
@@ -79,7 +98,15 @@ class FeedbackRule(PlasticityRule):
         """Feedback matrices ``"B<k>"`` of shape ``(n_pre, n_post)`` for projections ``k = 1 .. L - 1`` (and ``"step"`` with a schedule).
 
         ``B_k = feedback_std(projection k) * z`` with ``z`` standard normal,
-        drawn from ``rng`` in the order of the projections.
+        drawn from ``rng`` in the order of the projections; a convolutional
+        projection's ``B_k`` has the kernel's shape ``(out_channels,
+        in_channels, kh, kw)``.
+
+        Raises
+        ------
+        ValueError
+            For a convolutional projection above the first when the rule
+            does not set :attr:`conv_feedback`.
         """
         check_feedback_projections(self, network)
         state = {}
@@ -116,6 +143,8 @@ class FeedbackRule(PlasticityRule):
         Returns
         -------
         list of (ndarray of shape (n_members, n_pre, n_post) or None)
+            Of the kernels' shape ``(n_members, out_channels, in_channels,
+            kh, kw)`` at a convolutional projection.
         """
         keys = [f"B{k}" for k in range(1, network.n_layers)]
         self._check_state(rule_state, keys)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops import scratch
+from ..ops import is_conv, scratch
 from ._feedback import FeedbackRule
 from .schedules import check_coefficient
 
@@ -33,6 +33,13 @@ class KolenPollack(FeedbackRule):
     do not decay; the feedback matrix of a projection that is not plastic
     stays fixed.
 
+    On a convolutional projection ``k`` the feedback is a kernel of the
+    forward kernel's shape ``(out_channels, in_channels, kh, kw)`` that
+    carries the delta down by the transposed convolution; it gets the
+    kernel's own update, with no transpose, ``dB_k -> g_k + 2 decay B_k``
+    (``g_k``: the kernel direction, summed over positions), so that
+    ``W_k - B_k`` decays geometrically as above.
+
     Parameters
     ----------
     decay : float >= 0 or Schedule, default 1e-3
@@ -50,6 +57,8 @@ class KolenPollack(FeedbackRule):
     postsynaptic activity in the backward pathway).
     """
 
+    #: its pathway also runs through convolutional projections (a kernel-shaped ``B`` with the kernel's update)
+    conv_feedback = True
     name = "kolen_pollack"
     aliases = ("kp",)
     coefficients = ("decay",)
@@ -59,22 +68,30 @@ class KolenPollack(FeedbackRule):
         self.decay = check_coefficient(decay, "decay")
 
     def state_directions(self, network, state, activity, weights, rule_state, scale, *, synaptic_noise=None, workspace=None):
-        """``dB_k = g_k^T + 2 decay B_k`` (times ``scale``); adds ``2 decay W_k`` (times ``scale``) to the forward directions."""
+        """``dB_k = g_k^T + 2 decay B_k`` (times ``scale``); adds ``2 decay W_k`` (times ``scale``) to the forward directions.
+
+        A convolutional projection's ``dB_k = g_k + 2 decay B_k``: the
+        kernel direction itself, ``B_k`` having the kernel's shape.
+        """
         dtype = state.dtype
-        factor = (2 * self.coefficient("decay", rule_state, state.n_members, dtype) * scale)[:, None, None]
+        factor = 2 * self.coefficient("decay", rule_state, state.n_members, dtype) * scale
         decays = bool(np.any(factor))
+
+        def per_member(a):  # the factor against an array with the ensemble axis first (matrices or kernels)
+            return factor.reshape((-1,) + (1,) * (a.ndim - 1))
+
         own = {}
         for k in range(1, network.n_layers):
             if weights[k] is None:
                 continue
             b = rule_state[f"B{k}"]
             direction = scratch(workspace, ("kp", k), b.shape, dtype)
-            np.copyto(direction, weights[k].transpose(0, 2, 1))
+            np.copyto(direction, weights[k] if is_conv(network.projections[k]) else weights[k].transpose(0, 2, 1))
             if decays:
-                direction += factor * b
+                direction += per_member(b) * b
             own[f"B{k}"] = direction
         if decays:
             for k, w in enumerate(weights):
                 if w is not None:
-                    w += factor * state.weights[k]
+                    w += per_member(w) * state.weights[k]
         return own

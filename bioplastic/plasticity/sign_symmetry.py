@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_choice
-from ..ops import scratch
+from ..ops import is_conv, scratch
 from ..synapses import xavier_std
-from ._feedback import FeedbackRule, check_feedback_projections
+from ._feedback import FeedbackRule, check_feedback_projections, feedback_std
 from .base import NoiseNeeds, PlasticityRule
 
 __all__ = ["SIGN_SYMMETRY_MAGNITUDES", "SignSymmetry"]
@@ -40,6 +40,18 @@ class SignSymmetry(FeedbackRule):
     forward weights change as in backprop, ``dW_k = -eta delta_k x_{k-1}^T``,
     with ``delta_{k-1} = f'(h_{k-1}) * (B_k delta_k)``.
 
+    On a convolutional projection ``k`` the feedback is a kernel,
+    ``B_k = M_k o sign(W_k)`` elementwise on the kernel (shape
+    ``(out_channels, in_channels, kh, kw)``, no transpose), and the delta
+    travels down by the transposed convolution with ``B_k`` (as a matrix,
+    ``B_k`` is that transposed convolution's). The magnitudes are per kernel weight,
+    the analogue of per synapse: ``"usf"`` one value ``s_k``, ``"frsf"``
+    a fixed half-normal kernel ``s_k |z_k|`` (rule state ``"M<k>"`` of the
+    kernel's shape), ``"brsf"`` ``s_k |psi_k|`` redrawn every step; and
+    ``s_k`` is the projection's Xavier-Glorot std over the kernel's fans,
+    ``init_scale sqrt(2 / (in_channels kh kw + out_channels kh kw))``, the
+    std its kernels are drawn with.
+
     Parameters
     ----------
     magnitude : {"usf", "brsf", "frsf"}, default "usf"
@@ -55,9 +67,13 @@ class SignSymmetry(FeedbackRule):
     (:attr:`~bioplastic.plasticity.NoiseNeeds.synapse`, one
     ``(n_post, n_pre + 1)`` Gaussian draw per projection and step, the bias
     column unused), so the engine draws them reproducibly per member and
-    checkpoints their stream.
+    checkpoints their stream. A convolutional projection's draw is one row
+    per output channel, ``(out_channels, in_channels kh kw + 1)``: without
+    its bias column, read as a kernel, it gives the kernel's magnitudes.
     """
 
+    #: its pathway also runs through convolutional projections (sign-symmetric kernels, the transposed convolution)
+    conv_feedback = True
     name = "sign_symmetry"
     aliases = ("ss",)
 
@@ -70,7 +86,11 @@ class SignSymmetry(FeedbackRule):
         self.uses_noise = self.magnitude == "brsf"
 
     def _unit(self, projection):
-        return projection.init_scale * xavier_std(projection.n_pre, projection.n_post) if self.scaled else 1.0
+        if not self.scaled:
+            return 1.0
+        if is_conv(projection):  # the Xavier-Glorot std over the kernel's fans
+            return feedback_std(projection)
+        return projection.init_scale * xavier_std(projection.n_pre, projection.n_post)
 
     def noise_needs(self, network):
         """Synaptic noise in projections ``1 .. L - 1`` for ``"brsf"`` magnitudes; none otherwise."""
@@ -78,18 +98,23 @@ class SignSymmetry(FeedbackRule):
         return NoiseNeeds((False,) * network.n_layers, synapse)
 
     def init_rule_state(self, network, rng, dtype):
-        """Fixed magnitudes ``"M<k>"`` of shape ``(n_pre, n_post)`` for ``"frsf"``; no state otherwise."""
+        """Fixed magnitudes ``"M<k>"`` of shape ``(n_pre, n_post)`` (a kernel's shape at a convolution) for ``"frsf"``; no state otherwise."""
         check_feedback_projections(self, network)
         if self.magnitude != "frsf":
             return {}
         state = {}
         for k in range(1, network.n_layers):
             proj = network.projections[k]
-            state[f"M{k}"] = (self._unit(proj) * np.abs(rng.standard_normal((proj.n_pre, proj.n_post)))).astype(dtype, copy=False)
+            shape = proj.shape if is_conv(proj) else (proj.n_pre, proj.n_post)
+            state[f"M{k}"] = (self._unit(proj) * np.abs(rng.standard_normal(shape))).astype(dtype, copy=False)
         return state
 
     def feedback_matrices(self, network, state, rule_state, synaptic_noise=None, workspace=None):
-        """``B_k = M_k o sign(W_k)^T`` for projections ``k >= 1`` (``None`` at projection 0)."""
+        """``B_k = M_k o sign(W_k)^T`` for projections ``k >= 1`` (``None`` at projection 0).
+
+        A convolutional projection's ``B_k = M_k o sign(W_k)`` has the
+        kernels' shape ``(n_members, out_channels, in_channels, kh, kw)``.
+        """
         if self.magnitude == "frsf":
             self._check_state(rule_state, [f"M{k}" for k in range(1, network.n_layers)])
         if self.magnitude == "brsf" and (synaptic_noise is None or any(synaptic_noise[k] is None for k in range(1, network.n_layers))):
@@ -97,6 +122,9 @@ class SignSymmetry(FeedbackRule):
         feedback = [None]
         for k in range(1, network.n_layers):
             w = state.weights[k]
+            if is_conv(network.projections[k]):
+                feedback.append(self._kernel_feedback(network.projections[k], k, w, rule_state, synaptic_noise, workspace))
+                continue
             # built in the forward orientation (n_post, n_pre) and handed over transposed
             back_t = np.sign(w, out=scratch(workspace, ("sign_feedback", k), w.shape, w.dtype))
             if self.magnitude == "usf":
@@ -111,3 +139,24 @@ class SignSymmetry(FeedbackRule):
                 back_t *= magnitudes
             feedback.append(back_t.transpose(0, 2, 1))
         return feedback
+
+    def _kernel_feedback(self, projection, k, w, rule_state, synaptic_noise, workspace):
+        """``M_k o sign(W_k)`` of a convolutional projection, shape ``w.shape``."""
+        back = np.sign(w, out=scratch(workspace, ("sign_feedback", k), w.shape, w.dtype))
+        if self.magnitude == "usf":
+            back *= w.dtype.type(self._unit(projection))
+        elif self.magnitude == "frsf":
+            back *= rule_state[f"M{k}"]
+        else:
+            out_channels, in_channels, kh, kw = projection.shape
+            psi = synaptic_noise[k]
+            if psi.ndim != 3 or psi.shape[1] < out_channels or psi.shape[2] < in_channels * kh * kw:
+                raise ValueError(f"SignSymmetry(magnitude='brsf') reads the magnitudes of projection {k}'s kernels "
+                                 f"{projection.shape} from its synaptic noise, which should have shape (n_members, >= {out_channels}, "
+                                 f">= {in_channels * kh * kw}), got {psi.shape}")
+            rows = psi[:, :out_channels, : in_channels * kh * kw]
+            magnitudes = np.abs(rows, out=scratch(workspace, ("sign_magnitude", k), rows.shape, w.dtype)).reshape(w.shape)
+            if self.scaled:
+                magnitudes *= w.dtype.type(self._unit(projection))
+            back *= magnitudes
+        return back

@@ -6,7 +6,7 @@ import numpy as np
 
 from .._validation import check_layers, check_positive, layer_mask
 from ..neuromodulation import check_neuromodulator
-from ..ops import forward, scratch, synaptic_perturbation_change
+from ..ops import forward, scratch, synaptic_noise_shape, synaptic_perturbation_change
 from .base import Directions, NoiseNeeds, PlasticityRule
 
 __all__ = ["WeightPerturbation"]
@@ -32,6 +32,19 @@ class WeightPerturbation(PlasticityRule):
     inputs and ``n_post`` outputs the estimate's variance is
     ``(n_post n_pre + 1) |dL/dW|^2`` against node perturbation's
     ``(n_post + 1) |dL/dW|^2`` on one sample: a factor of order ``n_pre``.
+
+    On a convolutional projection every kernel weight and every channel's
+    bias carries its own noise, ``K~_k = K_k + sigma psi_k``: the noise
+    kernel is shared by all positions, as the kernel is, and the update
+    ``dK_k = eta M psi_k`` changes each kernel weight by its own noise.
+    The synaptic noise of projection ``k`` has shape ``(n_members,
+    *synaptic_noise_shape(projection))``
+    (:func:`~bioplastic.ops.synaptic_noise_shape`): ``(n_members, n_post,
+    n_pre + 1)`` for an all-to-all projection, ``(n_members, out_channels,
+    in_channels kh kw + 1)`` for a convolutional one (row ``o``: kernel
+    ``o`` flattened as the kernels are, then the bias of channel ``o``), the
+    last column perturbing the bias. Pooling (average or max) is part of
+    the perturbed pass like any other step of it.
 
     Parameters
     ----------
@@ -63,17 +76,19 @@ class WeightPerturbation(PlasticityRule):
         self.neuromodulator = check_neuromodulator(neuromodulator)
 
     def noise_needs(self, network):
-        for k, proj in enumerate(network.projections):
-            if getattr(proj, "kind", "dense") == "conv":
-                raise ValueError(f"WeightPerturbation does not run on convolutional projections yet (projection {k}: {proj!r})")
         mask = layer_mask(self.layers, network)
         synapse = tuple(bool(m) and proj.plastic for m, proj in zip(mask, network.projections, strict=True))
         return NoiseNeeds((False,) * network.n_layers, synapse)
 
     def directions(self, network, state, x, target, loss, *, noise=None, synaptic_noise=None, rule_state=None, scale=None, workspace=None):
-        """Gradient estimate ``g_k = -M psi_k``, times ``scale``."""
+        """Gradient estimate ``g_k = -M psi_k`` (reshaped to the kernels' shape on a convolutional projection), times ``scale``."""
         if synaptic_noise is None or all(n is None for n in synaptic_noise):
             raise ValueError("WeightPerturbation.directions needs synaptic noise (a list of per-projection arrays)")
+        for k, psi in enumerate(synaptic_noise):
+            expected = (state.n_members, *synaptic_noise_shape(network.projections[k]))
+            if psi is not None and psi.shape != expected:
+                raise ValueError(f"synaptic_noise[{k}] should have shape (n_members, *synaptic_noise_shape(projection)) = {expected}, "
+                                 f"got {psi.shape}")
         activity = forward(network, state, x, workspace=workspace)
         changes = synaptic_perturbation_change(network, state, activity, synaptic_noise, self.sigma, workspace=workspace)
         loss_difference = loss.difference(activity.output, changes[-1], target).sum(axis=1)  # (E,)
@@ -86,8 +101,9 @@ class WeightPerturbation(PlasticityRule):
                 weights.append(None)
                 biases.append(None)
                 continue
-            n_pre = state.weights[k].shape[2]
+            shape = state.weights[k].shape
+            n_pre = int(np.prod(shape[2:]))  # n_pre, or in_channels kh kw of a kernel
             full = np.multiply(psi, coefficient[:, None, None], out=scratch(workspace, ("wp", k), psi.shape, state.dtype))
-            weights.append(full[:, :, :n_pre])
+            weights.append(full[:, :, :n_pre].reshape(shape))  # a view (the kernels' shape on a convolutional projection)
             biases.append(full[:, :, n_pre] if state.biases[k] is not None else None)
         return Directions(weights, biases, activity)

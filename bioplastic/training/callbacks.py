@@ -21,6 +21,8 @@ import numpy as np
 
 from .._params import Parameterised
 from .._validation import check_positive_int, check_seed
+from ..ops import is_conv
+from ..ops.noise import synaptic_noise_shape
 from .probes import cosine_similarity, update_cosine_similarity
 
 __all__ = ["Callback", "FeedbackAngle", "UpdateAngle", "angle_degrees", "check_callbacks"]
@@ -88,13 +90,15 @@ class FeedbackAngle(Callback):
     state ``"B<k>"``, or sign-symmetric matrices built from ``W_k``), as
     vectors: ``arccos(<W_k, B_k^T> / (|W_k| |B_k|))``. 0 for ``B_k = c W_k^T``
     with ``c > 0``, about 90 for a random ``B_k``. Projection 0 carries no
-    delta down: NaN.
+    delta down: NaN. For a convolutional projection ``B_k`` has the kernel's
+    shape and the angle is between the kernels ``W_k`` and ``B_k``.
 
     Direct feedback alignment sends the readout's error to hidden layer
     ``k - 1`` through ``D_{k-1}`` (shape ``(n_{k-1}, n_out)``) in place of
     the forward path ``W_{L-1} ... W_k`` (activation derivatives left out);
     its entry ``k`` is the angle between ``D_{k-1}^T`` and that product
-    (FA's angle when there is one hidden layer, where DFA is FA). For rules
+    (FA's angle when there is one hidden layer, where DFA is FA; NaN where
+    that path runs through a convolution). For rules
     without a feedback pathway (backprop, node perturbation, ...): NaN.
 
     Sign symmetry with ``magnitude="brsf"`` (magnitudes drawn afresh every
@@ -124,16 +128,19 @@ class FeedbackAngle(Callback):
             if isinstance(rule, DirectFeedbackAlignment):
                 direct = rule.feedback_matrices(network, state, rule_state)
                 for k in range(1, network.n_layers):
-                    out[:, k] = angle_degrees(_direct_feedback_path(state.weights, k), np.swapaxes(direct[k - 1], -1, -2))
+                    if not any(is_conv(p) for p in network.projections[k:]):  # a forward path of matrices (none through kernels)
+                        out[:, k] = angle_degrees(_direct_feedback_path(state.weights, k), np.swapaxes(direct[k - 1], -1, -2))
                 return {"weight_angle": out}
             synaptic_noise = None
             if any(rule.noise_needs(network).synapse):
                 rng = np.random.default_rng(self.seed)
-                synaptic_noise = [rng.standard_normal((state.n_members, p.n_post, p.n_pre + 1)).astype(state.dtype) for p in network.projections]
+                synaptic_noise = [rng.standard_normal((state.n_members, *synaptic_noise_shape(p))).astype(state.dtype)
+                                  for p in network.projections]
             feedback = rule.feedback_matrices(network, state, rule_state, synaptic_noise=synaptic_noise)
             for k in range(1, network.n_layers):
-                if feedback[k] is not None:
-                    out[:, k] = angle_degrees(state.weights[k], np.swapaxes(feedback[k], -1, -2))
+                if feedback[k] is not None:  # a kernel's feedback has the kernel's shape; a matrix's is its transpose's
+                    b = feedback[k] if is_conv(network.projections[k]) else np.swapaxes(feedback[k], -1, -2)
+                    out[:, k] = angle_degrees(state.weights[k], b)
         return {"weight_angle": out}
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._random import make_rng
-from ..ops import draw_noise
+from ..ops import draw_noise, synaptic_noise_shape
 
 __all__ = ["cosine_similarity", "sample_directions", "update_cosine_similarity"]
 
@@ -45,7 +45,8 @@ def _draw_rule_noise(rule, network, n_members, batch, dtype, rng):
 
     Population noise (``needs.samples`` draws per sample, in the rule's or
     the population's distribution), layer by layer, then synaptic noise, projection by
-    projection (unit-variance Gaussian of shape ``(n_members, n_post, n_pre + 1)``);
+    projection (unit-variance Gaussian of shape ``(n_members, *synaptic_noise_shape(projection))``, e.g.
+    ``(n_members, n_post, n_pre + 1)``);
     ``None`` for a kind of noise the rule does not need.
     """
     needs = rule.noise_needs(network)
@@ -61,7 +62,7 @@ def _draw_rule_noise(rule, network, n_members, batch, dtype, rng):
     synaptic_noise = None
     if any(needs.synapse):
         synaptic_noise = [
-            draw_noise(rng, "gaussian", (n_members, proj.n_post, proj.n_pre + 1), dtype) if noisy else None
+            draw_noise(rng, "gaussian", (n_members, *synaptic_noise_shape(proj)), dtype) if noisy else None
             for noisy, proj in zip(needs.synapse, network.projections, strict=True)
         ]
     return noise, synaptic_noise
