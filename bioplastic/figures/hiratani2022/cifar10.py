@@ -1,4 +1,4 @@
-"""NP on CIFAR-10 in a convolutional network (Fig. S5): weight regularisation and synaptic scaling; BP, FA and ANP beside it.
+"""NP on CIFAR-10 in a convolutional network (Fig. S5): weight regularisation and synaptic scaling; BP, FA, SA, ANP and DANP beside it.
 
 Conventions (the sizes and numbers are chosen here, not taken from the paper;
 each run stores them with its results):
@@ -20,21 +20,26 @@ each run stores them with its results):
   weights only, not the biases) and NP
   with synaptic scaling of every layer (each output channel's kernel and
   each readout neuron's weights held at their initial RMS);
-* the companion figure: backprop, feedback alignment and activity-based NP
-  (ANP, ``sigma = 1e-3``) with Adam (learning rate 1e-3), the setting in
-  which Dalm et al. (2024) compare the NP family. The decorrelated variant
-  (DANP) does not run here: a lateral decorrelation of a convolution's
-  input is refused.
+* the companion figure: backprop, feedback alignment, sign symmetry (SA,
+  ``B = sign(W)`` kernel by kernel, uniform magnitude), activity-based NP
+  (ANP, ``sigma = 1e-3``) and decorrelated ANP (DANP, Dalm et al. 2024) with
+  Adam (learning rate 1e-3), the setting in which Dalm et al. compare the NP
+  family. A lateral decorrelation of a convolution's input (its patches) is
+  refused, so DANP decorrelates the input of the dense readout only
+  (``LateralDecorrelation(eta=1e-3, layers=(2,))``, the flattened feature
+  maps of the last convolution).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ...decorrelation import LateralDecorrelation
 from ...homeostasis import SynapticScaling
 from ...models import cnn
+from ...network import Network
 from ...optimisers import SGD, Adam
-from ...plasticity import ActivityNodePerturbation, Backprop, FeedbackAlignment, NodePerturbation
+from ...plasticity import ActivityNodePerturbation, Backprop, FeedbackAlignment, NodePerturbation, SignSymmetry
 from ...plotting import EPOCH_LABEL
 from .. import register_figure
 from .._data import cifar10_subset
@@ -44,6 +49,7 @@ from .nonlinear_setup import curve_arrays, nonlinear_results, plot_curves, task_
 
 __all__ = [
     "CONDITIONS",
+    "DANP_DECORRELATION",
     "RULES",
     "cifar10_net",
     "cifar10_task",
@@ -64,7 +70,9 @@ ANP_SIGMA = 1e-3
 CONDITIONS = {"sgd": ("SGD", "C0"), "np": ("NP", "C1"), "np_wd": ("NP + weight decay", "C3"),
               "np_scaling": ("NP + synaptic scaling", "C2")}
 #: the rules of the companion figure: legend and colour
-RULES = {"bp": ("BP", "k"), "fa": ("FA", "C4"), "anp": ("ANP", "C0")}
+RULES = {"bp": ("BP", "k"), "fa": ("FA", "C4"), "sa": ("SA", "C2"), "anp": ("ANP", "C0"), "danp": ("DANP", "C1")}
+#: DANP's decorrelation: the readout's input only (projection 2; a convolution's input is refused)
+DANP_DECORRELATION = {"eta": 1e-3, "layers": (2,)}
 #: chance level of 10 balanced classes
 CHANCE = 0.1
 
@@ -79,17 +87,19 @@ def settings(quick):
         return {
             "conv_layers": [dict(out_channels=8, kernel_size=5, pool=2), dict(out_channels=16, kernel_size=5, pool=2)],
             "n_train": 1000, "n_test": 500, "augment": False, "eval_train_size": 500, "batch_size": 20, "seeds": [0],
-            "n_epochs": {"sgd": 5, "np": 5, "np_wd": 5, "np_scaling": 5, "bp": 5, "fa": 5, "anp": 5},
+            "n_epochs": {"sgd": 5, "np": 5, "np_wd": 5, "np_scaling": 5, "bp": 5, "fa": 5, "sa": 5, "anp": 5, "danp": 5},
             # NP's rate is one at which its weight norm expands within the run; lambda acts within it (eta lambda x 250 steps)
-            "learning_rates": {"sgd": 0.03, "np": 3e-3, "np_wd": 3e-3, "np_scaling": 3e-3, "bp": 1e-3, "fa": 1e-3, "anp": 1e-3},
+            "learning_rates": {"sgd": 0.03, "np": 3e-3, "np_wd": 3e-3, "np_scaling": 3e-3, "bp": 1e-3, "fa": 1e-3, "sa": 1e-3, "anp": 1e-3,
+                               "danp": 1e-3},
             "weight_decay": 1.0,
         }
     return {
         "conv_layers": [dict(out_channels=32, kernel_size=5, padding=2, pool=2),
                         dict(out_channels=64, kernel_size=5, padding=2, pool=2)],
         "n_train": None, "n_test": None, "augment": True, "eval_train_size": 10000, "batch_size": 100, "seeds": [0, 1, 2],
-        "n_epochs": {"sgd": 300, "np": 3000, "np_wd": 3000, "np_scaling": 3000, "bp": 300, "fa": 300, "anp": 3000},
-        "learning_rates": {"sgd": 0.01, "np": 1e-3, "np_wd": 1e-3, "np_scaling": 1e-3, "bp": 1e-4, "fa": 1e-4, "anp": 1e-4},
+        "n_epochs": {"sgd": 300, "np": 3000, "np_wd": 3000, "np_scaling": 3000, "bp": 300, "fa": 300, "sa": 300, "anp": 3000, "danp": 3000},
+        "learning_rates": {"sgd": 0.01, "np": 1e-3, "np_wd": 1e-3, "np_scaling": 1e-3, "bp": 1e-4, "fa": 1e-4, "sa": 1e-4, "anp": 1e-4,
+                           "danp": 1e-4},
         "weight_decay": 1e-2,
     }
 
@@ -100,9 +110,10 @@ def cifar10_task(quick):
     return cifar10_subset(cfg["n_train"], cfg["n_test"], augment=cfg["augment"], eval_train_size=cfg["eval_train_size"])
 
 
-def cifar10_net(quick):
-    """The convolutional network of a quick or full run (ReLU feature maps, average pooling, softmax readout)."""
-    return cnn((3, 32, 32), settings(quick)["conv_layers"], 10, readout="softmax")
+def cifar10_net(quick, *, decorrelation=None):
+    """The convolutional network of a quick or full run (ReLU feature maps, average pooling, softmax readout), optionally decorrelated."""
+    net = cnn((3, 32, 32), settings(quick)["conv_layers"], 10, readout="softmax")
+    return net if decorrelation is None else Network(net.populations, projections=net.projections, decorrelation=decorrelation)
 
 
 def _norms(history):
@@ -117,9 +128,9 @@ def _mean_final(values):
     return float(np.mean(last[np.isfinite(last)])) if np.isfinite(last).any() else float("nan")
 
 
-def _run(out_dir, key, rule, task, cfg, label, *, progress, optimiser=None, homeostasis=None):
+def _run(out_dir, key, rule, task, cfg, label, *, progress, optimiser=None, homeostasis=None, decorrelation=None):
     """Train ``rule`` under ``cfg``'s settings for condition ``label`` (History kept as ``out_dir/<key>``, checkpointed)."""
-    return train_run(out_dir, key, cifar10_net(cfg["quick"]), rule, task, n_epochs=cfg["n_epochs"][label],
+    return train_run(out_dir, key, cifar10_net(cfg["quick"], decorrelation=decorrelation), rule, task, n_epochs=cfg["n_epochs"][label],
                      learning_rate=cfg["learning_rates"][label], seeds=cfg["seeds"], progress=progress,
                      batch_size=cfg["batch_size"], loss="cross_entropy", dtype="float32", optimiser=optimiser,
                      homeostasis=homeostasis)
@@ -227,35 +238,40 @@ figS5 = register_figure("figS5", compute_figS5, draw_figS5, paths_in_summary=Tru
 
 
 def compute_figS5_rules(*, quick=False, progress=True, out_dir=None):
-    """Fig. S5 companion (not in the paper): backprop, feedback alignment and ANP train the CNN of Fig. S5 on CIFAR-10.
+    """Fig. S5 companion (not in the paper): BP, FA, SA, ANP and DANP train the CNN of Fig. S5 on CIFAR-10.
 
     Backprop (BP), feedback alignment (FA, a fixed random feedback kernel
-    per convolution) and activity-based node perturbation (ANP,
-    ``sigma = 1e-3``, Gaussian noise) with Adam, cross-entropy; the
-    decorrelated DANP is refused on convolutional inputs, so ANP runs
-    plain. The summary gives each rule's final and best test accuracy.
+    per convolution), sign symmetry (SA, the feedback kernel ``sign(W)``),
+    activity-based node perturbation (ANP, ``sigma = 1e-3``, Gaussian noise)
+    and decorrelated ANP (DANP: ANP with a lateral decorrelation of the
+    readout's input; a convolution's input is not decorrelated) with Adam,
+    cross-entropy. The summary gives each rule's final and best test
+    accuracy.
 
     quick: the task and network of Fig. S5's quick mode, batch 20, Adam at
     1e-3, 5 epochs, seed 0.
-    full: Fig. S5's full task and network, batch 100, Adam at 1e-4, BP and
-    FA 300 epochs, ANP 3,000, seeds 0, 1, 2.
+    full: Fig. S5's full task and network, batch 100, Adam at 1e-4, BP, FA
+    and SA 300 epochs, ANP and DANP 3,000, seeds 0, 1, 2.
     """
     cfg = {**settings(quick), "quick": bool(quick)}
     task = cifar10_task(quick)
-    rules = {"bp": Backprop(), "fa": FeedbackAlignment(), "anp": ActivityNodePerturbation(sigma=ANP_SIGMA, noise="gaussian")}
+    anp = ActivityNodePerturbation(sigma=ANP_SIGMA, noise="gaussian")
+    rules = {"bp": Backprop(), "fa": FeedbackAlignment(), "sa": SignSymmetry(), "anp": anp, "danp": anp}
     arrays, summary = {}, {"learning_rates": {k: cfg["learning_rates"][k] for k in rules}}
     for label, rule in rules.items():
+        decorrelation = LateralDecorrelation(**DANP_DECORRELATION) if label == "danp" else None
         history = _run(out_dir, f"figS5_rules_{label}{'_quick' if quick else ''}", rule, task, cfg, label, progress=progress,
-                       optimiser=Adam())
+                       optimiser=Adam(), decorrelation=decorrelation)
         arrays.update(_curves(label, history))
         summary.update(_summary(label, arrays, history))
     config = {"task": task_config(task), **{k: v for k, v in cfg.items() if k not in ("quick", "weight_decay")},
-              "sigma": ANP_SIGMA, "loss": "cross_entropy", "dtype": "float32", "optimiser": "adam"}
+              "sigma": ANP_SIGMA, "loss": "cross_entropy", "dtype": "float32", "optimiser": "adam",
+              "danp_decorrelation": dict(DANP_DECORRELATION)}
     return nonlinear_results("figS5_rules", quick, config, arrays, summary)
 
 
 def draw_figS5_rules(results):
-    """Test accuracy of BP, FA and ANP against epochs (mean over seeds, band: min-max) and after the last epoch."""
+    """Test accuracy of BP, FA, SA, ANP and DANP against epochs (mean over seeds, band: min-max) and after the last epoch."""
     arrays, config, summary = results.arrays, results.metadata["config"], results.summary
     fig, (acc, bars) = new_figure(2, width=4.8, height=3.8)
     for label, (name, color) in RULES.items():
@@ -277,7 +293,7 @@ def draw_figS5_rules(results):
     bars.set_xlabel("learning rule (Adam)")
     bars.set_ylabel("final test accuracy (fraction correct)")
     bars.set_title("after the last epoch, mean over seeds", fontsize=9)
-    style.title(fig, "Fig. S5 companion", "BP, FA and ANP train the CNN on CIFAR-10 (not in the paper)",
+    style.title(fig, "Fig. S5 companion", "BP, FA, SA, ANP and DANP train the CNN on CIFAR-10 (not in the paper)",
                 f"{_network_text(config)}; Adam, ANP sigma={config['sigma']:g}, batch {config['batch_size']}, "
                 f"{len(config['seeds'])} seed(s); {_mode(results)}")
     return fig
