@@ -288,3 +288,46 @@ def test_noise_ceiling_of_identical_subjects_is_one_and_errors():
         noise_ceiling([rdm_vector, rdm_vector[:7]])
     with pytest.raises(ValueError, match="same stimuli in the same order, got different stimulus_ids"):
         noise_ceiling([RDMRecording(rdm_vector[:6]), RDMRecording(rdm_vector[:6], stimulus_ids=[3, 2, 1, 0])])
+
+
+def test_spearman_comparison_equals_scipys_with_ties_and_bootstrap_copies():
+    """Pearson's r of average ranks: scipy's spearmanr, for continuous dissimilarities, a model predicting ties, and
+    the pair vectors of a bootstrap sample (an image drawn twice repeats its dissimilarities exactly)."""
+    from scipy.stats import rankdata, spearmanr
+
+    rng = np.random.default_rng(40)
+    a = rng.random(300)
+    tied = np.round(a + 0.3 * rng.standard_normal(300))  # a handful of levels
+    copies = np.repeat(rng.random(100), 3) + 0.0 * a  # every value three times
+    for first, second in ((a, a + rng.standard_normal(300)), (a, tied), (tied, copies), (copies, a[::-1])):
+        assert compare_rdms(first, second) == pytest.approx(spearmanr(first, second).statistic, rel=1e-12, abs=1e-15)
+    from bioplastic.recordings.geometry import _average_ranks
+
+    np.testing.assert_array_equal(_average_ranks(tied), rankdata(tied))
+    assert compare_rdms(a, -a) == -1.0 and compare_rdms(a, np.exp(a)) == 1.0
+
+
+def test_noise_ceiling_equals_rsatoolboxs_without_importing_it():
+    """rsatoolbox.inference.boot_noise_ceiling on subjects with tied dissimilarities, for every method; the computation
+    itself imports neither rsatoolbox nor matplotlib (which rsatoolbox imports), so figure compute steps can use it."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(41)
+    subjects = np.round(rng.random(45) + 0.4 * rng.standard_normal((5, 45)), 1)  # ties within each RDM
+    code = ("import sys, numpy as np\nfrom bioplastic.recordings import noise_ceiling\n"
+            "print(noise_ceiling(np.eye(3)[[0, 1]] + np.arange(3.0)).lower)\n"
+            "assert not any(m.split('.')[0] in ('rsatoolbox', 'matplotlib') for m in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    pytest.importorskip("rsatoolbox")
+    import warnings
+
+    from rsatoolbox.inference import boot_noise_ceiling
+    from rsatoolbox.rdm import RDMs
+
+    for ours, theirs in (("spearman", "spearman"), ("kendall_tau_a", "tau-a"), ("pearson", "corr"), ("cosine", "cosine")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # rsatoolbox's note that tau pools averaged ranks
+            expected = boot_noise_ceiling(RDMs(subjects), method=theirs)
+        np.testing.assert_allclose(noise_ceiling(subjects, method=ours), expected, rtol=1e-10)

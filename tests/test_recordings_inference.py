@@ -267,3 +267,58 @@ def test_shuffled_baseline_for_an_ensemble_and_a_distance():
     assert unrelated.p_value > 0.01
     with pytest.raises(ValueError, match="unknown alternative 'two-sided'"):
         shuffled_baseline(procrustes_distance, recording, recording, alternative="two-sided")
+
+
+def test_bootstrap_over_the_members_of_a_trained_ensemble_layer():
+    """RDMs of a hidden layer of 4 ensemble members (model_recording) against a target RDM: the estimate is the mean of
+    the members' Spearman correlations and each bootstrap sample the mean over members drawn with replacement (a
+    reference loop on the same stream)."""
+    from bioplastic.models import mlp
+    from bioplastic.recordings import model_recording
+
+    rng = np.random.default_rng(20)
+    network = mlp((5, 8, 2), hidden="tanh")
+    state = network.init_state([0, 1, 2, 3])
+    x = rng.standard_normal((12, 5))
+    members = [recording.rdm() for recording in model_recording(network, state, x, layer=1)]
+    target = RDMRecording(pdist(x @ rng.standard_normal((5, 6)), metric="correlation"))
+    per_member = np.array([compare_rdms(m, target) for m in members])
+    assert np.ptp(per_member) > 0.01  # the members differ
+    result = bootstrap_score(compare_rdms, members, target, over="members", n_bootstrap=50, seed=21)
+    assert result.estimate == pytest.approx(per_member.mean(), rel=1e-12)
+    reference = np.random.default_rng(21)
+    np.testing.assert_allclose(result.distribution, [per_member[reference.integers(0, 4, 4)].mean() for _ in range(50)], rtol=1e-12)
+    low, high = result.ci
+    assert per_member.min() <= low <= high <= per_member.max()
+
+
+def test_several_recordings_are_scored_as_their_mean_with_the_same_stimuli():
+    """Two subjects' RDMs: the estimate, every bootstrap sample and every permutation are the means of the scores
+    against each subject, resampled (permuted) with the same stimuli: the same seed gives each subject's distribution."""
+    rng = np.random.default_rng(22)
+    x = rng.standard_normal((10, 4))
+    model = [RDMRecording(pdist(x + 0.3 * rng.standard_normal(x.shape))) for _ in range(2)]
+    subjects = [RDMRecording(pdist(x + rng.standard_normal(x.shape))) for _ in range(2)]
+    group = bootstrap_score(compare_rdms, model, subjects, n_bootstrap=30, seed=23)
+    alone = [bootstrap_score(compare_rdms, model, s, n_bootstrap=30, seed=23) for s in subjects]
+    assert group.estimate == pytest.approx(np.mean([a.estimate for a in alone]), rel=1e-12)
+    np.testing.assert_allclose(group.distribution, np.mean([a.distribution for a in alone], axis=0), rtol=1e-12)
+    null = shuffled_baseline(compare_rdms, model, subjects, n_permutations=30, seed=24)
+    nulls = [shuffled_baseline(compare_rdms, model, s, n_permutations=30, seed=24).null for s in subjects]
+    np.testing.assert_allclose(null.null, np.mean(nulls, axis=0), rtol=1e-12)
+    # the same seed, other data: the same stimulus draws, so the difference of two distributions is the paired one
+    before = [RDMRecording(pdist(rng.standard_normal((10, 4)))) for _ in range(2)]
+    paired = bootstrap_score(compare_rdms, model, subjects, n_bootstrap=30, seed=23).distribution - \
+        bootstrap_score(compare_rdms, before, subjects, n_bootstrap=30, seed=23).distribution
+    reference = np.random.default_rng(23)
+    for value in paired[:5]:
+        index = reference.integers(0, 10, 10)
+        upper = np.triu_indices(10, 1)
+        keep = index[upper[0]] != index[upper[1]]
+        pairs = (index[upper[0][keep]], index[upper[1][keep]])
+        score = [np.mean([compare_rdms(m.matrix[pairs], s.matrix[pairs]) for m in members for s in subjects]) for members in (model, before)]
+        assert value == pytest.approx(score[0] - score[1], rel=1e-10)
+    with pytest.raises(ValueError, match=r"second\[1\] has 9 stimuli and second\[0\] 10"):
+        bootstrap_score(compare_rdms, model, [subjects[0], RDMRecording(pdist(x[:9]))])
+    with pytest.raises(ValueError, match="second should hold at least one recording"):
+        shuffled_baseline(compare_rdms, model, [])

@@ -94,3 +94,61 @@ def test_real_data_rdm_comparison_equals_rsatoolbox(dataset):
 def test_environment_variable_is_used(monkeypatch):
     monkeypatch.setenv("BIOPLASTIC_DATA_DIR", data_dir_or_skip())
     assert load_kriegeskorte92().monkey_it.n_stimuli == 92
+
+
+# ---------------------------------------------------------------------------------------------- the images as a network's inputs
+
+
+def test_area_weights_are_the_overlaps_of_the_pixel_intervals():
+    from bioplastic.recordings import area_weights
+
+    # 5 -> 2 pixels: output pixels cover [0, 2.5) and [2.5, 5), pixel 2 split in halves
+    np.testing.assert_allclose(area_weights(5, 2), np.array([[1, 1, 0.5, 0, 0], [0, 0, 0.5, 1, 1]]) / 2.5, rtol=1e-15)
+    np.testing.assert_allclose(area_weights(4, 2), [[0.5, 0.5, 0, 0], [0, 0, 0.5, 0.5]], rtol=1e-15)
+    weights = area_weights(175, 32)
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(weights.sum(axis=0), 32 / 175, rtol=1e-12)
+
+
+def test_images_to_inputs_resizes_scales_standardises_and_flattens_channel_major():
+    from bioplastic.recordings import images_to_inputs, resize_images
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(2, 4, 6, 3), dtype=np.uint8)
+    # 4 x 6 -> 2 x 3: the means of 2 x 2 blocks, one pixel at a time
+    resized = resize_images(images, (2, 3))
+    for n, r, c, channel in np.ndindex(resized.shape):
+        assert resized[n, r, c, channel] == pytest.approx(images[n, 2 * r:2 * r + 2, 2 * c:2 * c + 2, channel].mean(), rel=1e-12)
+    mean, std = np.array([0.5, 0.4, 0.3]), np.array([0.2, 0.25, 0.3])
+    inputs = images_to_inputs(images, channel_mean=mean, channel_std=std, size=(2, 3))
+    assert inputs.shape == (2, 3 * 2 * 3)
+    for n, channel, r, c in np.ndindex(2, 3, 2, 3):  # channel, then row, then column (the layout of Cifar10Task)
+        expected = (resized[n, r, c, channel] / 255 - mean[channel]) / std[channel]
+        assert inputs[n, channel * 6 + r * 3 + c] == pytest.approx(expected, rel=1e-12)
+    # float intensities in [0, 1] are taken as they are; a constant image stays constant
+    np.testing.assert_allclose(images_to_inputs(images / 255.0, channel_mean=mean, channel_std=std, size=(2, 3)), inputs, rtol=1e-12)
+    flat = images_to_inputs(np.full((1, 175, 175, 3), 128, dtype=np.uint8), channel_mean=mean, channel_std=std)
+    np.testing.assert_allclose(flat.reshape(3, -1), ((128 / 255 - mean) / std)[:, None] * np.ones((1, 32 * 32)), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"float images should hold intensities in \[0, 1\], got values in \[0, 2\d\d\]; pass uint8 images"):
+        images_to_inputs(images.astype(float), channel_mean=mean, channel_std=std)
+    with pytest.raises(ValueError, match=r"channel_mean and channel_std should have shape \(3,\) \(one per channel of the images\), "
+                                         r"got \(2,\) and \(3,\)"):
+        images_to_inputs(images, channel_mean=mean[:2], channel_std=std)
+    with pytest.raises(ValueError, match=r"channel_std should be positive, got \[0.2, 0.0, 0.3\]"):
+        images_to_inputs(images, channel_mean=mean, channel_std=[0.2, 0.0, 0.3])
+    with pytest.raises(ValueError, match=r"images should have shape \(n_images, height, width, channels\), got shape \(4, 6, 3\)"):
+        images_to_inputs(images[0], channel_mean=mean, channel_std=std)
+
+
+def test_the_92_images_as_cifar10_inputs(dataset):
+    from bioplastic.recordings import images_to_inputs
+
+    mean, std = np.array([0.49, 0.48, 0.45]), np.array([0.25, 0.24, 0.26])
+    inputs = images_to_inputs(dataset.images, channel_mean=mean, channel_std=std)
+    assert inputs.shape == (92, 3072) and np.isfinite(inputs).all()
+    # the objects lie on a grey background (128, 128, 128); where an image's 6 x 6 corner is all background, the corner
+    # input pixel (an average over the first 175 / 32 = 5.5 rows and columns) is that grey exactly (90 of the 92 images)
+    grey = (dataset.images[:, :6, :6] == 128).all(axis=(1, 2, 3))
+    assert grey.sum() == 90
+    corner = inputs.reshape(92, 3, 32, 32)[grey, :, 0, 0]
+    np.testing.assert_allclose(corner, np.broadcast_to((128 / 255 - mean) / std, corner.shape), rtol=1e-12)

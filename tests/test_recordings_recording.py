@@ -153,3 +153,66 @@ def test_recording_rdm_is_the_rdm_of_mean_responses():
     naive = [1 - np.corrcoef(mean[i], mean[j])[0, 1] for i in range(6) for j in range(i + 1, 6)]
     np.testing.assert_allclose(out.condensed, naive, rtol=1e-12)
     assert out.metric == "correlation" and list(out.stimulus_ids) == list("abcdef") and out.metadata["n_neurons"] == 5
+
+
+def _naive_layer_rates(network, state, x, member, layer):
+    """Rates of population ``layer`` of member ``member``, one stimulus and one unit at a time (tanh hidden units, linear readout)."""
+    rates = np.asarray(x, dtype=float)
+    for k in range(layer):
+        lateral = state.lateral[k]
+        pre = rates if lateral is None else np.array([[sum(lateral[member][i, j] * row[j] for j in range(len(row)))
+                                                       for i in range(len(row))] for row in rates])
+        weights, bias = state.weights[k][member], state.biases[k][member]
+        summed = np.array([[sum(weights[i, j] * row[j] for j in range(len(row))) + bias[i] for i in range(weights.shape[0])]
+                           for row in pre])
+        rates = np.tanh(summed) if k < network.n_layers - 1 else summed
+    return rates
+
+
+def test_model_recording_is_a_layer_of_a_member_on_the_stimuli():
+    from bioplastic import LateralDecorrelation
+    from bioplastic.models import mlp
+    from bioplastic.network import NetworkState
+    from bioplastic.recordings import model_recording
+
+    rng = np.random.default_rng(5)
+    network = mlp((4, 6, 5, 3), hidden="tanh", decorrelation=LateralDecorrelation(layers=(1,)))
+    state = network.init_state([0, 1, 2])
+    lateral = [None, np.eye(6) + 0.2 * rng.standard_normal((3, 6, 6)), None]  # a learnt decorrelation in front of projection 1
+    state = NetworkState(state.weights, [b + 0.1 * rng.standard_normal(b.shape) for b in state.biases], lateral)
+    x = rng.standard_normal((7, 4))
+    one = model_recording(network, state, x, layer=2, member=1, stimulus_ids=list("abcdefg"), metadata={"area": "model"}, chunk_size=3)
+    assert isinstance(one, Recording) and one.responses.shape == (1, 7, 5)
+    np.testing.assert_allclose(one.mean_responses(), _naive_layer_rates(network, state, x, 1, 2), rtol=1e-12)
+    assert one.stimulus_ids.tolist() == list("abcdefg")
+    assert one.metadata == {"layer": 2, "population": network.populations[2].name, "n_units": 5, "area": "model", "member": 1}
+    # every member (default), in chunks or not; the input (layer 0) and the output (layer -1)
+    every = model_recording(network, state, x, layer=2)
+    assert [r.metadata["member"] for r in every] == [0, 1, 2]
+    np.testing.assert_allclose(every[1].responses, one.responses, rtol=1e-12)  # other chunks: other GEMM blocking
+    chosen = model_recording(network, state, x, layer=-1, member=[2, 0], chunk_size=1)
+    assert [r.metadata["member"] for r in chosen] == [2, 0] and chosen[0].metadata["layer"] == 3
+    np.testing.assert_allclose(chosen[0].mean_responses(), _naive_layer_rates(network, state, x, 2, 3), rtol=1e-12)
+    np.testing.assert_array_equal(model_recording(network, state, x, layer=0, member=0).mean_responses(), x)
+    with pytest.raises(ValueError, match=r"layer 4 out of range: the network has 4 populations \(0 = input .. 3 = output\)"):
+        model_recording(network, state, x, layer=4)
+    with pytest.raises(ValueError, match="member 3 out of range for an ensemble of 3 members"):
+        model_recording(network, state, x, layer=1, member=3)
+    with pytest.raises(ValueError, match=r"x should have shape \(n_stimuli, 4\) \(the network's inputs\), got \(7, 5\)"):
+        model_recording(network, state, np.zeros((7, 5)), layer=1)
+    with pytest.raises(TypeError, match="state should be a NetworkState"):
+        model_recording(network, state.weights, x, layer=1)
+
+
+def test_model_recording_of_a_convolutional_layer_equals_the_forward_pass():
+    from bioplastic.models import cnn
+    from bioplastic.recordings import model_recording
+
+    network = cnn((3, 8, 8), [dict(out_channels=2, kernel_size=3, pool=2)], 4, dense=(5,))
+    state = network.init_state([3, 4], dtype=np.float32)
+    x = np.random.default_rng(6).standard_normal((9, 3 * 8 * 8))
+    maps = model_recording(network, state, x, layer=1, chunk_size=4)
+    expected = network.forward(state, x.astype(np.float32)).rates[1]
+    assert maps[0].responses.shape == (1, 9, 2 * 3 * 3) and maps[0].responses.dtype == np.float64
+    for member, recording in enumerate(maps):  # float32 rates in chunks of 4 against one pass: the GEMMs' rounding only
+        np.testing.assert_allclose(recording.mean_responses(), expected[member], rtol=1e-5, atol=1e-6)

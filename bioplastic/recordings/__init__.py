@@ -7,7 +7,8 @@
 * :mod:`~bioplastic.recordings.kriegeskorte92` -- the 92-image object set
   with monkey- and human-IT RDMs (Kriegeskorte et al., Neuron 2008);
 * :mod:`~bioplastic.recordings.dimensionality` -- participation ratio (naive
-  and bias-corrected, by formula or from disjoint indices), sweeps over
+  and bias-corrected, by formula or from disjoint indices; the signal's
+  from repeats with trial noise), sweeps over
   stimulus and neuron counts, cross-validated PCA spectrum and its power-law
   exponent, spectra from RDMs;
 * :mod:`~bioplastic.recordings.geometry` -- RDMs (crossnobis from repeats
@@ -18,6 +19,9 @@
   reliability (calibrated noise);
 * :mod:`~bioplastic.recordings.inference` -- bootstrap over stimuli and over
   ensemble members, shuffled-stimulus baselines, for any similarity score;
+* :mod:`~bioplastic.recordings.stimuli` -- stimulus images as a network's
+  inputs (area-averaging resize, per-channel standardisation with the
+  training set's statistics);
 * :mod:`~bioplastic.recordings.nwb` -- spike counts per trial from NWB files
   (optional ``pynwb``).
 """
@@ -27,6 +31,7 @@ from .dimensionality import (
     cross_validated_spectrum,
     dimensionality_sweep,
     disjoint_participation_ratio,
+    noise_corrected_participation_ratio,
     participation_ratio,
     power_law_exponent,
     rdm_participation_ratio,
@@ -45,7 +50,8 @@ from .matching import (
     subsample_stimuli,
 )
 from .nwb import recording_from_nwb
-from .recording import RDMRecording, Recording, recording_from_activity
+from .recording import RDMRecording, Recording, model_recording, recording_from_activity
+from .stimuli import area_weights, images_to_inputs, resize_images
 
 __all__ = [
     "BootstrapResult",
@@ -56,6 +62,7 @@ __all__ = [
     "RDMRecording",
     "Recording",
     "add_reliability_noise",
+    "area_weights",
     "bootstrap_score",
     "compare_rdms",
     "corrected_participation_ratio",
@@ -63,10 +70,13 @@ __all__ = [
     "crossnobis_rdm",
     "dimensionality_sweep",
     "disjoint_participation_ratio",
+    "images_to_inputs",
     "linear_cka",
     "load_kriegeskorte92",
     "match_stimuli",
     "matched_score",
+    "model_recording",
+    "noise_corrected_participation_ratio",
     "noise_ceiling",
     "participation_ratio",
     "power_law_exponent",
@@ -76,6 +86,7 @@ __all__ = [
     "rdm_spectrum",
     "recording_from_activity",
     "recording_from_nwb",
+    "resize_images",
     "shuffled_baseline",
     "split_half_reliability",
     "subsample_neurons",

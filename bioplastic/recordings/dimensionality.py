@@ -8,6 +8,9 @@
 * :func:`disjoint_participation_ratio` -- the estimator of Chun et al. from
   sums over disjoint stimulus and neuron indices (corrects for stimuli,
   neurons or both).
+* :func:`noise_corrected_participation_ratio` -- the participation ratio of
+  the signal covariance from repeats with trial noise (cross products of
+  independent repeats over distinct stimuli).
 * :func:`dimensionality_sweep` -- an estimator over a grid of stimulus and
   neuron counts (random subsets, repeated), as a table.
 * :func:`cross_validated_spectrum` and :func:`power_law_exponent` -- the
@@ -37,6 +40,7 @@ __all__ = [
     "cross_validated_spectrum",
     "dimensionality_sweep",
     "disjoint_participation_ratio",
+    "noise_corrected_participation_ratio",
     "participation_ratio",
     "power_law_exponent",
     "rdm_participation_ratio",
@@ -225,6 +229,151 @@ def disjoint_participation_ratio(responses, *, sampled="both"):
         a, b = a_col, b_col
     return float(a / b) if b > 0 else float("inf")
 
+
+
+def _repeat_sums(a, b):
+    """Sums over distinct stimulus quadruples of the two-repeat estimator (see :func:`noise_corrected_participation_ratio`).
+
+    Returns ``(T1, T2, T_diag)``: the sums over ordered quadruples of distinct
+    stimuli ``i, j, k, l`` of ``tr h(i, j) tr h(k, l)``, of ``<h(i, j),
+    h(k, l)>_F`` and of ``sum_a h_aa(i, j) h_aa(k, l)``, with
+    ``h(i, j) = (a_i - a_j)(b_i - b_j)^T / 2``.  In closed form from the
+    centred repeats (the sums do not change when either repeat is offset per
+    neuron): with ``h(i, i) = 0``, the distinct-index sum is
+    ``<H, H> - 4 sum_i <R_i, R_i> + 2 sum_ij <h(i, j), h(i, j)>`` for
+    ``R_i = sum_j h(i, j) = (P a_i b_i^T + C) / 2``, ``H = P C`` and
+    ``C = A^T B``.
+    """
+    a = a - a.mean(axis=0)
+    b = b - b.mean(axis=0)
+    p = a.shape[0]
+    u = np.einsum("ia,ia->i", a, b)  # a_i . b_i
+    c = float(u.sum())  # tr C
+    ga, gb = np.einsum("ia,ia->i", a, a), np.einsum("ia,ia->i", b, b)
+    if a.shape[1] <= a.shape[0]:  # neuron-by-neuron matrices
+        sa, sb, cross = a.T @ a, b.T @ b, a.T @ b
+        both_grams = float(np.sum(sa * sb))  # tr(A^T A B^T B)
+        cross_square = float(np.sum(cross * cross.T))  # tr(C^2)
+        cross_norm = float(np.sum(cross * cross))  # ||C||_F^2
+    else:  # stimulus-by-stimulus matrices, the same traces
+        ka, kb, mixed = a @ a.T, b @ b.T, a @ b.T
+        both_grams = float(np.sum(mixed * mixed))
+        cross_square = float(np.sum(mixed * mixed.T))
+        cross_norm = float(np.sum(ka * kb))
+    t1 = (p * p - 3.0 * p + 1.0) * c * c - p * (p - 1.0) * float(u @ u) + both_grams + cross_square
+    t2 = (p - 1.0) * (p - 2.0) * cross_norm - p * (p - 1.0) * float(ga @ gb) + float(ga.sum()) * float(gb.sum())
+    # one neuron at a time (a scalar column): the a = b terms, the same in both sums
+    ca = np.einsum("ia,ia->a", a, b)
+    diagonal = ((p - 1.0) * (p - 2.0) * ca * ca - p * (p - 1.0) * np.einsum("ia,ia->a", a * b, a * b)
+                + np.einsum("ia,ia->a", a, a) * np.einsum("ia,ia->a", b, b))
+    return t1, t2, float(diagonal.sum())
+
+
+def _repeats(responses, second, name):
+    """The repeats of a recording, a 3-d array or a pair of 2-d arrays, as a list of complete ``(P, Q)`` arrays."""
+    if second is not None:
+        first = _responses(responses, "first repeat")
+        second = _responses(second, "second repeat")
+        if first.shape != second.shape:
+            raise ValueError(f"both repeats should have the same shape, got {first.shape} and {second.shape}")
+        return [first, second]
+    if isinstance(responses, Recording):
+        if not responses.complete:
+            raise ValueError(f"{name} needs every stimulus observed on every repeat; the recording has "
+                             f"{int((~responses.mask).sum())} missing entries (select complete repeats first)")
+        responses = responses.responses
+    elif np.ndim(responses) != 3:
+        raise ValueError(f"without second, responses should be a Recording or an array (n_repeats, n_stimuli, n_neurons), "
+                         f"got shape {np.shape(responses)}")
+    responses = check_finite_array(responses, "responses", ndim=3, dtype=float)
+    if responses.shape[0] < 2:
+        raise ValueError(f"{name} needs at least 2 repeats, got {responses.shape[0]}")
+    return list(responses)
+
+
+def noise_corrected_participation_ratio(responses, second=None, *, sampled="stimuli"):
+    """Participation ratio of the stimulus-driven (signal) covariance, from repeats with independent trial noise.
+
+    The responses to repeat ``r`` of stimulus ``i`` are ``x^r_i = s_i + e^r_i``:
+    a signal ``s_i`` (the stimuli drawn at random, covariance ``C`` across
+    stimuli) and trial noise ``e^r_i`` of zero mean, independent across
+    repeats and stimuli, of any covariance across neurons.  The signal
+    covariance is the cross-covariance of two repeats ``A``, ``B``,
+    ``(A - mean)^T (B - mean) / (P - 1)`` (noise independent between them
+    cancels), and its participation ratio
+
+    ``PR = tr(C)^2 / tr(C^2)``
+
+    has its numerator and denominator estimated without bias from the
+    repeats' cross products over distinct stimuli: with
+    ``h(i, j) = (a_i - a_j)(b_i - b_j)^T / 2``, whose expectation for
+    ``i != j`` is ``C`` (the difference also removes the mean), and the
+    average over ordered quadruples of distinct stimuli ``i, j, k, l``,
+
+    ``tr(C)^2 ~ < tr h(i, j) tr h(k, l) >``,  ``tr(C^2) ~ < <h(i, j), h(k, l)>_F >``.
+
+    Each noise term enters one factor of a product once, so the estimates
+    are free of noise bias (and of the finite-stimulus bias of plug-in
+    estimates), whereas the naive participation ratio of the trial-averaged
+    responses (:func:`participation_ratio`) counts the noise covariance in
+    ``C`` and, with the symmetrised cross-covariance plugged in, ``tr(C^2)``
+    keeps a noise term of order ``tr(N)^2 / P`` for the noise covariance
+    ``N`` (products of the two repeats' noise on the same stimulus).  With more
+    than two repeats both sums are averaged over every pair of repeats.  The
+    sums are computed in closed form in ``O(P Q min(P, Q))`` operations
+    (see :func:`disjoint_participation_ratio`, the same estimator for one
+    noiseless repeat: passing a repeat as both gives it).
+
+    Parameters
+    ----------
+    responses : Recording, array_like of shape (n_repeats, n_stimuli, n_neurons), or of shape (n_stimuli, n_neurons)
+        All repeats (at least 2, complete), or repeat 1 alone with ``second``
+        repeat 2.
+    second : array_like of shape (n_stimuli, n_neurons), optional
+    sampled : {"stimuli", "both"}, optional
+        ``"stimuli"``: the neurons are the whole population, every neuron
+        pair enters (``a = b`` too); ``"both"``: the neurons are a random
+        sample of a larger population too and only the pairs ``a != b``
+        enter, which removes the finite-neuron bias as well (as
+        ``gamma_both`` of Chun, Canatar, Chung & Lee, "Estimating
+        dimensionality of neural representations from finite samples",
+        arXiv:2509.26560, 2025).
+
+    Returns
+    -------
+    float
+        A ratio of unbiased estimates (approximately unbiased itself, its
+        spread shrinking with the numbers of stimuli and repeats); ``inf``
+        where the estimated ``tr(C^2)`` is not positive.  Not bounded by
+        ``min(P - 1, Q)``.
+
+    Raises
+    ------
+    ValueError
+        If ``sampled`` is unknown, there are fewer than 2 repeats or 4
+        stimuli (2 neurons for ``"both"``), the repeats differ in shape or a
+        recording has missing entries.
+
+    See Also
+    --------
+    corrected_participation_ratio : finite-sample corrections of one noiseless repeat.
+    cross_validated_spectrum : the eigenvalue spectrum of the signal, from two repeats.
+    """
+    sampled = check_choice(sampled, "sampled", ("stimuli", "both"))
+    repeats = _repeats(responses, second, "noise_corrected_participation_ratio")
+    n_stimuli, n_neurons = repeats[0].shape
+    if n_stimuli < 4:
+        raise ValueError(f"noise_corrected_participation_ratio needs at least 4 stimuli (rows), got {n_stimuli}")
+    if sampled == "both" and n_neurons < 2:
+        raise ValueError(f"noise_corrected_participation_ratio with sampled='both' needs at least 2 neurons (columns), got {n_neurons}")
+    sums = np.zeros(3)
+    pairs = [(r, s) for r in range(len(repeats)) for s in range(r + 1, len(repeats))]
+    for r, s in pairs:
+        sums += _repeat_sums(repeats[r], repeats[s])
+    numerator, denominator, diagonal = sums / len(pairs)
+    if sampled == "both":
+        numerator, denominator = numerator - diagonal, denominator - diagonal
+    return float(numerator / denominator) if denominator > 0 else float("inf")
 
 def _grid(counts, total, name, minimum):
     if counts is None:

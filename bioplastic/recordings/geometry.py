@@ -21,12 +21,11 @@ dissimilarities.
 
 from __future__ import annotations
 
-import warnings
 from typing import NamedTuple
 
 import numpy as np
 from scipy.spatial.distance import pdist
-from scipy.stats import kendalltau, pearsonr, spearmanr
+from scipy.stats import kendalltau, pearsonr
 
 from .._validation import check_choice, check_finite_array
 from .recording import RDMRecording, Recording
@@ -36,7 +35,6 @@ __all__ = ["NoiseCeiling", "compare_rdms", "crossnobis_rdm", "linear_cka", "nois
 
 _METRICS = ("correlation", "euclidean", "sqeuclidean")
 _COMPARISONS = ("spearman", "kendall_tau_a", "pearson", "cosine")
-_RSATOOLBOX_COMPARISONS = {"spearman": "spearman", "kendall_tau_a": "tau-a", "pearson": "corr", "cosine": "cosine"}
 
 
 def rdm(responses, *, metric="correlation"):
@@ -241,8 +239,28 @@ def compare_rdms(first, second, *, method="spearman"):
         return float(a @ b) / norms
     if np.ptp(a) == 0 or np.ptp(b) == 0:
         raise ValueError(f"{method} correlation is undefined for a constant RDM")
-    test = spearmanr if method == "spearman" else pearsonr
-    return float(test(a, b).statistic)
+    if method == "spearman":  # Pearson's r of the average ranks (scipy's spearmanr), without its per-call overhead
+        a, b = _average_ranks(a), _average_ranks(b)
+        a, b = a - a.mean(), b - b.mean()
+        return float(np.clip(a @ b / np.sqrt((a @ a) * (b @ b)), -1.0, 1.0))
+    return float(pearsonr(a, b).statistic)
+
+
+def _average_ranks(x):
+    """Ranks 1..n of ``x``, ties given the mean of the ranks they span (``scipy.stats.rankdata(x, method="average")``)."""
+    order = np.argsort(x)  # the order among equal values does not matter: they share one rank
+    ordered = x[order]
+    first = np.empty(x.size, dtype=bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    ranks = np.empty(x.size)
+    if first.all():  # no ties
+        ranks[order] = np.arange(1.0, x.size + 1.0)
+        return ranks
+    group = np.cumsum(first) - 1  # the tie group of each sorted entry
+    starts = np.concatenate([np.flatnonzero(first), [x.size]])
+    ranks[order] = 0.5 * (starts[group] + starts[group + 1] + 1)  # the mean of ranks starts + 1 .. next start
+    return ranks
 
 
 class NoiseCeiling(NamedTuple):
@@ -269,8 +287,10 @@ def noise_ceiling(rdms, *, method="spearman"):
     The pooled RDM is the one the method scores best: the mean of the
     rank-transformed RDMs for ``"spearman"`` and ``"kendall_tau_a"``, of the
     z-scored RDMs for ``"pearson"`` and of the RDMs scaled to unit root mean
-    square for ``"cosine"``.  Computed with
-    ``rsatoolbox.inference.boot_noise_ceiling``.
+    square for ``"cosine"``.  Computed as
+    ``rsatoolbox.inference.boot_noise_ceiling`` computes it (the same numbers,
+    tested), without importing rsatoolbox, which imports matplotlib: figure
+    compute steps stay free of it.
 
     Parameters
     ----------
@@ -290,8 +310,6 @@ def noise_ceiling(rdms, *, method="spearman"):
     ValueError
         If there are fewer than 2 RDMs, they have different numbers of stimulus
         pairs or (for :class:`RDMRecording`) different stimulus identifiers.
-    ImportError
-        If rsatoolbox is not installed.
     """
     method = check_choice(method, "method", _COMPARISONS)
     rdms = list(rdms)  # the rows of a 2-d array, the matrices of a 3-d one
@@ -309,13 +327,17 @@ def noise_ceiling(rdms, *, method="spearman"):
     sizes = sorted({v.size for v in vectors})
     if len(sizes) > 1:
         raise ValueError(f"the RDMs should have the same number of stimulus pairs, got sizes {sizes}")
-    _import_rsatoolbox("noise_ceiling")
-    from rsatoolbox.inference import boot_noise_ceiling
-    from rsatoolbox.rdm import RDMs
-
-    with warnings.catch_warnings():  # rsatoolbox's note that tau pools averaged ranks, as documented above
-        warnings.filterwarnings("ignore", message="Noise ceiling for tau based on averaged ranks", category=UserWarning)
-        lower, upper = boot_noise_ceiling(RDMs(np.stack(vectors)), method=_RSATOOLBOX_COMPARISONS[method])
+    vectors = np.stack(vectors)
+    if method in ("spearman", "kendall_tau_a"):
+        scaled = np.stack([_average_ranks(v) for v in vectors])
+    elif method == "pearson":
+        scaled = (vectors - vectors.mean(axis=1, keepdims=True)) / vectors.std(axis=1, keepdims=True)
+    else:
+        scaled = vectors / np.sqrt(np.mean(vectors**2, axis=1, keepdims=True))
+    everyone = scaled.mean(axis=0)
+    n = len(vectors)
+    lower = np.mean([compare_rdms((everyone * n - scaled[i]) / (n - 1), vectors[i], method=method) for i in range(n)])
+    upper = np.mean([compare_rdms(everyone, vectors[i], method=method) for i in range(n)])
     return NoiseCeiling(float(lower), float(upper))
 
 

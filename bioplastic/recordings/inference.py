@@ -16,8 +16,12 @@ responses are used), or, when both sides are :class:`RDMRecording` objects,
 with two 1-d vectors of dissimilarities over the same stimulus pairs (e.g.
 :func:`bioplastic.recordings.compare_rdms`).  ``first`` may be an ensemble:
 a sequence of such objects or an array ``(n_members, n_stimuli, n_units)``
-(e.g. :func:`bioplastic.recordings.recording_from_activity` of an
-ensemble's activity), scored as the mean over its members.
+(e.g. :func:`bioplastic.recordings.model_recording` of several members),
+scored as the mean over its members.  ``second`` may be several recordings
+of the same stimuli (subjects or sessions), scored as the mean over them
+(the group score of Nili et al. 2014, which :func:`noise_ceiling
+<bioplastic.recordings.noise_ceiling>` bounds); they are resampled and
+permuted with the same stimuli, not resampled themselves.
 """
 
 from __future__ import annotations
@@ -64,38 +68,46 @@ class _Side:
         return self.data[index[upper[0][keep]], index[upper[1][keep]]]
 
 
+def _ensemble(value, name):
+    """The sides of a sequence (or an array ``(n, n_stimuli, n_units)``) or of one object, and whether it was a sequence."""
+    if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim == 3):
+        return [_Side(m, f"{name}[{i}]") for i, m in enumerate(value)], True
+    return [_Side(value, name)], False
+
+
 def _sides(score, first, second):
     if not callable(score):
         raise TypeError(f"score should be callable, got {type(score).__name__}")
-    if isinstance(first, (list, tuple)):
-        members = [_Side(m, f"first[{i}]") for i, m in enumerate(first)]
-        ensemble = True
-    elif isinstance(first, np.ndarray) and first.ndim == 3:
-        members = [_Side(m, f"first[{i}]") for i, m in enumerate(first)]
-        ensemble = True
-    else:
-        members, ensemble = [_Side(first, "first")], False
+    members, ensemble = _ensemble(first, "first")
     if not members:
         raise ValueError("first should hold at least one ensemble member, got an empty sequence")
-    other = _Side(second, "second")
-    for member in members:
-        if member.kind != other.kind:
-            raise ValueError(f"{member.name} is {'an RDM' if member.kind == 'rdm' else 'responses'} but second is "
-                             f"{'an RDM' if other.kind == 'rdm' else 'responses'}; compare like with like")
-        if member.n_stimuli != other.n_stimuli:
-            raise ValueError(f"{member.name} has {member.n_stimuli} stimuli and second {other.n_stimuli}; "
+    others, _ = _ensemble(second, "second")
+    if not others:
+        raise ValueError("second should hold at least one recording (subject or session), got an empty sequence")
+    reference = others[0]
+    for side in members + others[1:]:
+        if side.kind != reference.kind:
+            raise ValueError(f"{side.name} is {'an RDM' if side.kind == 'rdm' else 'responses'} but {reference.name} is "
+                             f"{'an RDM' if reference.kind == 'rdm' else 'responses'}; compare like with like")
+        if side.n_stimuli != reference.n_stimuli:
+            raise ValueError(f"{side.name} has {side.n_stimuli} stimuli and {reference.name} {reference.n_stimuli}; "
                              "both should have the same stimuli, in the same order")
-    if other.n_stimuli < 3:
-        raise ValueError(f"resampling needs at least 3 stimuli, got {other.n_stimuli}")
-    return members, other, ensemble
+    if reference.n_stimuli < 3:
+        raise ValueError(f"resampling needs at least 3 stimuli, got {reference.n_stimuli}")
+    return members, others, ensemble
 
 
-def _mean_score(score, members, other, first_index, second_index, weights=None):
-    second_view = other.view(second_index)
+def _mean_score(score, members, others, first_index, second_index, weights=None):
+    """The score averaged over the recordings of ``others`` (subjects) and then over ``members`` (with ``weights``)."""
+    second_views = [other.view(second_index) for other in others]
+
+    def one(member):
+        view = member.view(first_index)
+        return float(np.mean([float(score(view, second_view)) for second_view in second_views]))
+
     if len(members) == 1:
-        return float(score(members[0].view(first_index), second_view))
-    values = [float(score(m.view(first_index), second_view)) for m in members]
-    return float(np.average(values, weights=weights))
+        return one(members[0])
+    return float(np.average([one(m) for m in members], weights=weights))
 
 
 @dataclass(frozen=True)
@@ -158,13 +170,19 @@ def bootstrap_score(score, first, second, *, over="stimuli", n_bootstrap=1000, c
     first : responses, Recording, RDMRecording or a sequence of them (an ensemble)
         Model responses; an array ``(n_members, n_stimuli, n_units)`` is an
         ensemble.
-    second : responses, Recording or RDMRecording
-        The recording (the same kind as ``first``'s members).
+    second : responses, Recording, RDMRecording or a sequence of them (subjects)
+        The recording (the same kind as ``first``'s members); several are
+        scored as the mean over them.
     over : {"stimuli", "members", "both"}, optional
     n_bootstrap : int, optional
     confidence : float, optional
         In ``(0, 1)``.
     seed : int, SeedSequence or Generator, optional
+        The resamples depend on the seed, ``over``, ``n_members`` and
+        ``n_stimuli`` only: two calls with the same seed draw the same
+        stimuli (and members), so the difference of their distributions is
+        the paired bootstrap distribution of the difference of the two
+        scores (e.g. after against before training).
 
     Returns
     -------
@@ -180,15 +198,15 @@ def bootstrap_score(score, first, second, *, over="stimuli", n_bootstrap=1000, c
         stimuli, or there are fewer than 3 stimuli.
     """
     over = check_choice(over, "over", ("stimuli", "members", "both"))
-    members, other, ensemble = _sides(score, first, second)
+    members, others, ensemble = _sides(score, first, second)
     if over != "stimuli" and (not ensemble or len(members) < 2):
         raise ValueError(f"over={over!r} resamples ensemble members: first should be a sequence of at least 2 members, "
                          f"got {len(members) if ensemble else 'a single set of responses'}")
     n_bootstrap = check_positive_int(n_bootstrap, "n_bootstrap")
     confidence = check_fraction(confidence, "confidence")
     rng = make_rng(seed)
-    n_members, n_stimuli = len(members), other.n_stimuli
-    per_member = np.array([_mean_score(score, [m], other, None, None) for m in members])
+    n_members, n_stimuli = len(members), others[0].n_stimuli
+    per_member = np.array([_mean_score(score, [m], others, None, None) for m in members])
     estimate = float(per_member.mean())
     distribution = np.empty(n_bootstrap)
     for b in range(n_bootstrap):
@@ -200,7 +218,7 @@ def bootstrap_score(score, first, second, *, over="stimuli", n_bootstrap=1000, c
         if over == "both":
             chosen, counts = np.unique(rng.integers(0, n_members, n_members), return_counts=True)
         index = rng.integers(0, n_stimuli, n_stimuli)
-        distribution[b] = _mean_score(score, [members[m] for m in chosen], other, index, index, weights=counts)
+        distribution[b] = _mean_score(score, [members[m] for m in chosen], others, index, index, weights=counts)
     return BootstrapResult(estimate, distribution, confidence, over)
 
 
@@ -258,7 +276,9 @@ def shuffled_baseline(score, first, second, *, n_permutations=1000, alternative=
     first : responses, Recording, RDMRecording or a sequence of them (an ensemble)
         An ensemble is scored by the mean over members, each permutation
         applied to all of them.
-    second : responses, Recording or RDMRecording
+    second : responses, Recording, RDMRecording or a sequence of them (subjects)
+        Several are scored as the mean over them, each permutation applied
+        to all of them.
     n_permutations : int, optional
     alternative : {"greater", "less"}, optional
         ``"greater"`` for similarities (correlations, CKA), ``"less"`` for
@@ -272,10 +292,10 @@ def shuffled_baseline(score, first, second, *, n_permutations=1000, alternative=
         ``std``.
     """
     alternative = check_choice(alternative, "alternative", ("greater", "less"))
-    members, other, _ = _sides(score, first, second)
+    members, others, _ = _sides(score, first, second)
     n_permutations = check_positive_int(n_permutations, "n_permutations")
     rng = make_rng(seed)
-    observed = _mean_score(score, members, other, None, None)
-    null = np.array([_mean_score(score, members, other, None, rng.permutation(other.n_stimuli)) for _ in range(n_permutations)])
+    observed = _mean_score(score, members, others, None, None)
+    null = np.array([_mean_score(score, members, others, None, rng.permutation(others[0].n_stimuli)) for _ in range(n_permutations)])
     extreme = null >= observed if alternative == "greater" else null <= observed
     return PermutationResult(observed, null, float((1 + np.count_nonzero(extreme)) / (1 + n_permutations)), alternative)

@@ -8,8 +8,9 @@ Two objects carry real (or model) data into the estimators of
   identifiers and a metadata dictionary.  Built from arrays
   (:meth:`Recording.from_arrays`), from Stringer-style ``.mat`` files
   (:meth:`Recording.from_stringer_mat`) or from model activity
-  (:func:`recording_from_activity`), so that the same estimator runs on
-  neurons and on model units.
+  (:func:`recording_from_activity` for arrays, :func:`model_recording` for a
+  layer of a network's ensemble members on a stimulus set), so that the same
+  estimator runs on neurons and on model units.
 * :class:`RDMRecording` -- a representational dissimilarity matrix (RDM) for
   data published only as dissimilarities (Kriegeskorte, Mur & Bandettini,
   Front. Syst. Neurosci. 2008), given in condensed or square form.
@@ -25,7 +26,7 @@ from scipy.spatial.distance import squareform
 
 from .._validation import check_finite_array
 
-__all__ = ["RDMRecording", "Recording", "recording_from_activity"]
+__all__ = ["RDMRecording", "Recording", "model_recording", "recording_from_activity"]
 
 
 def _response_matrix(responses, name="responses"):
@@ -360,6 +361,102 @@ def recording_from_activity(activity, *, stimulus_ids=None, metadata=None):
     return tuple(Recording(member[None], stimulus_ids=stimulus_ids, metadata={**base, "member": i})
                  for i, member in enumerate(activity))
 
+
+
+def _member_indices(member, n_members):
+    """Member indices ``member`` (None: all) checked against ``n_members``, and whether one was asked for (not a sequence)."""
+    if member is None:
+        return list(range(n_members)), False
+    single = np.ndim(member) == 0
+    values = [member] if single else list(member)
+    if not values:
+        raise ValueError("member should name at least one ensemble member, got an empty sequence")
+    out = []
+    for value in values:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"member should be an int, a sequence of int or None, got {value!r}")
+        if not -n_members <= int(value) < n_members:
+            raise ValueError(f"member {int(value)} out of range for an ensemble of {n_members} members")
+        out.append(int(value) % n_members)
+    return out, single
+
+
+def model_recording(network, state, x, *, layer, member=None, stimulus_ids=None, metadata=None, chunk_size=256):
+    """Activity of one layer of a network's ensemble members on a stimulus set, as :class:`Recording` objects.
+
+    A clean (noise-free) pass of the chosen members (:meth:`Network.forward
+    <bioplastic.network.Network.forward>`, lateral decorrelation included)
+    on the stimuli ``x``, in chunks of ``chunk_size`` stimuli, keeping the
+    rates of population ``layer``: the model's counterpart of a recording,
+    for the estimators of :mod:`bioplastic.recordings` (and, with several
+    members, for :func:`~bioplastic.recordings.bootstrap_score` over
+    ``"members"``).
+
+    Parameters
+    ----------
+    network : Network
+    state : NetworkState
+        The ensemble's weights (e.g. ``history.final_state_`` of a training
+        run, or ``network.init_state(seeds)``).
+    x : array_like of shape (n_stimuli, n_inputs)
+        The stimuli as the network's inputs (e.g. images preprocessed with
+        :func:`~bioplastic.recordings.images_to_inputs`).
+    layer : int
+        Population index: 0 is the input, ``k`` the population after
+        projection ``k - 1`` (``1 .. network.n_layers``, the last being the
+        output); negative indices count from the output (``-1``).
+    member : int, sequence of int or None, optional
+        The ensemble member(s); default all.
+    stimulus_ids : array_like of shape (n_stimuli,), optional
+    metadata : dict, optional
+        Added to ``{"layer", "population", "member", "n_units"}``.
+    chunk_size : int, optional
+        Stimuli per forward pass (bounds the memory of wide layers).
+
+    Returns
+    -------
+    Recording or tuple of Recording
+        One repeat ``(1, n_stimuli, n_units)`` in float64; a single recording
+        for an int ``member``, else one per member in the order given.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` does not have ``network.n_inputs`` columns, or ``layer`` or
+        ``member`` is out of range.
+    """
+    from .._validation import check_positive_int
+    from ..network import Network, NetworkState
+
+    if not isinstance(network, Network):
+        raise TypeError(f"network should be a Network, got {type(network).__name__}")
+    if not isinstance(state, NetworkState):
+        raise TypeError(f"state should be a NetworkState (e.g. network.init_state(seeds) or history.final_state_), "
+                        f"got {type(state).__name__}")
+    n_populations = len(network.populations)
+    if isinstance(layer, (bool, np.bool_)) or not isinstance(layer, (int, np.integer)):
+        raise TypeError(f"layer should be an int (a population index), got {layer!r}")
+    if not -n_populations <= int(layer) < n_populations:
+        raise ValueError(f"layer {int(layer)} out of range: the network has {n_populations} populations "
+                         f"(0 = input .. {n_populations - 1} = output)")
+    layer = int(layer) % n_populations
+    members, single = _member_indices(member, state.n_members)
+    x = check_finite_array(x, "x", ndim=2)
+    if x.shape[1] != network.n_inputs:
+        raise ValueError(f"x should have shape (n_stimuli, {network.n_inputs}) (the network's inputs), got {x.shape}")
+    chunk_size = check_positive_int(chunk_size, "chunk_size")
+    x = np.asarray(x, dtype=state.dtype)
+    chosen = state.take(members)
+    rates = np.empty((len(members), x.shape[0], network.populations[layer].n_neurons))
+    for start in range(0, x.shape[0], chunk_size):
+        block = x[start:start + chunk_size]
+        if layer == 0:
+            rates[:, start:start + len(block)] = block
+        else:
+            rates[:, start:start + len(block)] = network.forward(chosen, block).rates[layer]
+    base = {"layer": layer, "population": network.populations[layer].name, "n_units": rates.shape[2], **_metadata(metadata)}
+    out = tuple(Recording(r[None], stimulus_ids=stimulus_ids, metadata={**base, "member": m}) for m, r in zip(members, rates, strict=True))
+    return out[0] if single else out
 
 class RDMRecording:
     """A representational dissimilarity matrix (RDM) of a set of stimuli.
