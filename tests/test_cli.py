@@ -156,8 +156,9 @@ def test_figure_list_and_unknown(capsys):
     listed = capsys.readouterr().out.splitlines()
     # grouped under each study with its citation, every figure once
     heading = {line.split(":")[0]: i for i, line in enumerate(listed) if not line.startswith(" ")}
-    assert list(heading) == ["Hiratani et al. 2022", "Kunin et al. 2020", "Dalm et al. 2024"]
+    assert list(heading) == ["Hiratani et al. 2022", "Kunin et al. 2020", "Dalm et al. 2024", "92-image IT comparison", "Nayebi et al. 2020"]
     assert "arXiv 2310.00965" in listed[heading["Dalm et al. 2024"]]
+    assert "NeurIPS 2020" in listed[heading["Nayebi et al. 2020"]] and listed.index("  identify_rules") > heading["Nayebi et al. 2020"]
     names = [line.strip() for line in listed if line.startswith("  ")]
     assert sorted(names) == available_figures()
     assert listed.index("  dalm_mnist") > heading["Dalm et al. 2024"] and listed.index("  fig4c") < heading["Kunin et al. 2020"]

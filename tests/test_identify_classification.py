@@ -460,3 +460,35 @@ def test_the_package_reexports_the_classification_names():
     for name in ic.__all__:
         assert getattr(identify, name) is getattr(ic, name)
         assert name in identify.__all__
+
+
+def test_classifiers_are_fitted_and_scored_with_single_threaded_blas(weights_differ, monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from bioplastic._threads import current_blas_threads
+
+    seen = []
+    real = ic.make_classifier
+
+    def recording(*args, **kwargs):
+        estimator = real(*args, **kwargs)
+        fit, predict = estimator.fit, estimator.predict
+
+        def recorded_fit(X, y):
+            seen.append(("fit", current_blas_threads()))
+            return fit(X, y)
+
+        def recorded_predict(X):
+            seen.append(("predict", current_blas_threads()))
+            return predict(X)
+
+        estimator.fit, estimator.predict = recorded_fit, recorded_predict
+        return estimator
+
+    monkeypatch.setattr(ic, "make_classifier", recording)
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        if current_blas_threads() != 2:
+            pytest.skip("this BLAS cannot run two threads")
+        ic.evaluate(weights_differ, grid=FAST_SVM, n_splits=2)
+        ic.held_out_architecture(make_data(architectures=(("a", 2), ("b", 3)), n_per_class=4, n_time=2), test="b", grid=FAST_SVM)
+        assert current_blas_threads() == 2  # restored after
+    assert seen == [("fit", 1), ("predict", 1)] * 3

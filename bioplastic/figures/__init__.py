@@ -19,7 +19,9 @@ draws and saves ``<name>.png``, and returns the summary numbers.
 :func:`replot` draws a figure again from its saved results.
 
 The figures of Hiratani, Mehta, Lillicrap & Latham (NeurIPS 2022) are in
-:mod:`bioplastic.figures.hiratani2022`, one module per figure group.
+:mod:`bioplastic.figures.hiratani2022`, one module per figure group; the
+comparison of CIFAR-10 CNNs' hidden layers with monkey- and human-IT data on
+the 92-image set is in :mod:`bioplastic.figures.recordings92`.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ __all__ = ["FIGURES", "FigureResults", "available_figures", "distributed_figures
 FIGURES = {}
 
 #: modules that register figures when imported
-_MODULES = ("bioplastic.figures.hiratani2022", "bioplastic.figures.kunin2020", "bioplastic.figures.dalm2024")
+_MODULES = ("bioplastic.figures.hiratani2022", "bioplastic.figures.kunin2020", "bioplastic.figures.dalm2024",
+            "bioplastic.figures.recordings92", "bioplastic.figures.nayebi2020")
 
 
 class FigureResults(NamedTuple):

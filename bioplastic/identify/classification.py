@@ -69,6 +69,12 @@ folds, the classifiers' own) comes from children of
 for data sets with the same runs, so protocols compare conditions on the
 same splits. scikit-learn is an optional dependency
 (``pip install 'bioplastic[identify]'``), imported when a classifier is made.
+
+The classifiers are fitted and scored with single-threaded BLAS
+(:func:`bioplastic._threads.blas_limit`): their matrix products are small,
+and beside a busy process a team of BLAS threads makes them about ten times
+slower (measured on two cores: a windowed MLP fitted to 128 runs in 13 s
+with two BLAS threads, 1.3 s with one).
 """
 
 from __future__ import annotations
@@ -82,6 +88,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._threads import blas_limit
 from .._validation import check_choice, check_fraction, check_positive_int, check_seed
 from ..training.observables import OBSERVABLES
 
@@ -868,7 +875,8 @@ def _fit(spec, features, X, y, seed_sequence):
                              f"inner_folds={spec.inner_folds}; use more runs, fewer inner folds or a grid of one candidate")
     estimator = make_classifier(spec.classifier, n_time_points=features.n_time_points, grid=spec.grid, inner_folds=spec.inner_folds,
                                 pca=spec.pca, window=spec.window, seed=_state(seed_sequence))
-    estimator.fit(X, y)
+    with blas_limit(1):  # small products: a team of BLAS threads only loses time, and collapses beside a busy process
+        estimator.fit(X, y)
     if searched:
         return estimator, estimator.best_estimator_, {k.removeprefix("clf__"): v for k, v in estimator.best_params_.items()}
     return estimator, estimator, {k: v[0] for k, v in spec.grid.items()}
@@ -915,6 +923,10 @@ class _Collector:
         self.kind = None
 
     def add(self, fitted, X_test, y_test, n_train, seed_sequence):
+        with blas_limit(1):
+            self._add(fitted, X_test, y_test, n_train, seed_sequence)
+
+    def _add(self, fitted, X_test, y_test, n_train, seed_sequence):
         estimator, pipeline, params = fitted
         confusion, accuracy, balanced = _score(estimator, X_test, y_test, self.classes)
         self.confusion += confusion
