@@ -207,3 +207,14 @@ def test_backprop_step_in_a_workspace_builds_each_convolutions_patches_once_and_
         for a, b in zip(got.weights + got.biases, want.weights + want.biases, strict=True):
             np.testing.assert_array_equal(a, b)
             np.testing.assert_array_equal(np.signbit(a), np.signbit(b))
+
+
+def test_every_built_in_rule_trains_a_cnn_in_one_of_the_member_equals_solo_tests():
+    """The CNN training tests (here, in test_convolutional_feedback and in test_convolutional_perturbation) cover every rule."""
+    import test_convolutional_feedback
+    import test_convolutional_perturbation
+
+    built_in = {name for name, cls in bp.plasticity.registered_rules().items() if cls.__module__.startswith("bioplastic.")}
+    covered = {type(rule).name for rule, *_ in RUNNABLE.values()} | {type(rule).name for rule in test_convolutional_feedback.RULES.values()}
+    covered |= {type(rule).name for rule, *_ in test_convolutional_perturbation.RUNNABLE.values()}
+    assert covered == built_in, sorted(built_in - covered)
