@@ -3,6 +3,7 @@ import os
 import random
 
 import matplotlib
+import numpy as np
 import pytest
 
 matplotlib.use("Agg")
@@ -24,6 +25,22 @@ def naive_idx_bytes(values, shape, type_byte=0x08):
     for value in values:
         out.append(value)
     return bytes(out)
+
+
+def state_away_from_init(net, *, n_members=2, seed=0):
+    """The initial state of members ``0 .. n_members - 1`` of ``net``, moved off its zeros and identities by one seed.
+
+    Each decorrelation matrix (where the network has one) gains ``0.2`` times standard normal draws, then each bias vector
+    ``0.1`` times standard normal draws, all from ``numpy.random.default_rng(seed)`` in that order.
+    """
+    state = net.init_state(list(range(n_members)))
+    rng = np.random.default_rng(seed)
+    for k, r in enumerate(state.lateral):
+        if r is not None:  # a decorrelation matrix away from the identity
+            state.lateral[k] = r + 0.2 * rng.standard_normal(r.shape)
+    for b in state.biases:
+        b += 0.1 * rng.standard_normal(b.shape)
+    return state
 
 
 IDX_NAMES = {

@@ -1,7 +1,12 @@
-"""The feedback-alignment family on convolutional networks: kernel-shaped feedback, the alignment primitives of a convolution."""
+"""The feedback-alignment family on convolutional networks: kernel-shaped feedback, the alignment primitives of a convolution.
+
+The training runs of these rules (member = solo, resumed bit for bit) are in test_convolutional_networks, beside every other rule's.
+"""
 
 import numpy as np
 import pytest
+from cnn_helpers import LAYERS, assert_same_directions, random_batch, small_cnn
+from conftest import state_away_from_init
 
 import bioplastic as bp
 from bioplastic.losses import SquaredError
@@ -9,31 +14,11 @@ from bioplastic.ops import conv_projection_input, conv_projection_transpose, for
 from bioplastic.plasticity import ALIGNMENT_PRIMITIVES, FeedbackRule, NoiseNeeds
 from bioplastic.synapses import ConvProjection, xavier_std
 
-LAYERS = [dict(out_channels=3, kernel_size=3, padding=1, pool=2), dict(out_channels=4, kernel_size=2, stride=1)]
-
 #: convolutions whose alignment primitives are checked: padding and pooling; a stride
 GEOMETRIES = {
     "padded_pooled": ConvProjection((2, 5, 4), 3, 2, padding=1, pool=2),
     "strided": ConvProjection((3, 5, 5), 2, 3, stride=2),
 }
-
-
-def _network(**kw):
-    """2 x 7 x 6 maps -> conv (3 x 3 x 3, pooled) -> conv (4 x 2 x 2) -> 5 -> 3: projection 1 is a convolution with feedback."""
-    return bp.models.cnn((2, 7, 6), LAYERS, 3, dense=(5,), hidden="tanh", **kw)
-
-
-def _state(net, n_members=2, seed=0):
-    state = net.init_state(list(range(n_members)))
-    rng = np.random.default_rng(seed)
-    for b in state.biases:
-        b += 0.1 * rng.standard_normal(b.shape)
-    return state
-
-
-def _data(batch=4, seed=1):
-    rng = np.random.default_rng(seed)
-    return rng.standard_normal((batch, 84)), rng.standard_normal((batch, 3))
 
 
 def _rule_state(rule, net, seeds=(0, 1)):
@@ -126,8 +111,8 @@ def test_amp_on_white_inputs_counts_each_kernel_weight_once_per_output_position(
 
 
 def test_sign_symmetry_feedback_kernels_have_the_forward_kernels_signs_and_the_chosen_magnitudes():
-    net = _network()
-    state = _state(net)
+    net = small_cnn()
+    state = state_away_from_init(net)
     w = state.weights[1]
     out_channels, in_channels, kh, kw = net.projections[1].shape
     unit = xavier_std(in_channels * kh * kw, out_channels * kh * kw)  # the std the kernels are drawn with
@@ -152,35 +137,33 @@ def test_sign_symmetry_feedback_kernels_have_the_forward_kernels_signs_and_the_c
         brsf.feedback_matrices(net, state, {}, synaptic_noise=[None, noise[1][:, :, :5]] + noise[2:])
 
 
-def test_sign_symmetry_with_unit_kernels_is_backprop():
-    # |W| = 1 above the first projection: sign(W) = W, so the transposed convolution with B is backprop's, bit for bit
-    net = _network()
-    state = _state(net)
+def _sign_symmetry_with_unit_kernels(net, state):
+    """|W| = 1 above the first projection: sign(W) = W, so the transposed convolution with B is backprop's."""
     for k in range(1, net.n_layers):
         state.weights[k][...] = np.where(state.weights[k] >= 0, 1.0, -1.0)
-    x, target = _data()
-    got = bp.SignSymmetry(scaled=False).directions(net, state, x, target, SquaredError())
-    expected = bp.Backprop().directions(net, state, x, target, SquaredError())
-    for a, b in zip(got.weights + got.biases, expected.weights + expected.biases, strict=True):
-        np.testing.assert_array_equal(a, b)
+    return bp.SignSymmetry(scaled=False), {}
 
 
-def test_kolen_pollack_with_symmetric_feedback_is_backprop():
-    # B1 = W1 (the kernel itself) and B_k = W_k^T above: the feedback pathway is backprop's, bit for bit
-    net = _network()
-    state = _state(net)
-    x, target = _data()
+def _kolen_pollack_with_symmetric_feedback(net, state):
+    """B1 = W1 (the kernel itself) and B_k = W_k^T above: the feedback pathway is backprop's."""
     rule_state = {"B1": state.weights[1].copy()} | {f"B{k}": np.swapaxes(state.weights[k], -1, -2).copy() for k in range(2, net.n_layers)}
-    got = bp.KolenPollack(decay=0.0).directions(net, state, x, target, SquaredError(), rule_state=rule_state)
-    expected = bp.Backprop().directions(net, state, x, target, SquaredError())
-    for a, b in zip(got.weights + got.biases, expected.weights + expected.biases, strict=True):
-        np.testing.assert_array_equal(a, b)
+    return bp.KolenPollack(decay=0.0), dict(rule_state=rule_state)
+
+
+@pytest.mark.parametrize("setup", [_sign_symmetry_with_unit_kernels, _kolen_pollack_with_symmetric_feedback], ids=lambda f: f.__name__[1:])
+def test_a_feedback_rule_whose_feedback_pathway_is_backprops_is_backprop_bit_for_bit(setup):
+    net = small_cnn()
+    state = state_away_from_init(net)
+    rule, kw = setup(net, state)
+    x, target = random_batch()
+    got = rule.directions(net, state, x, target, SquaredError(), **kw)
+    assert_same_directions(got, bp.Backprop().directions(net, state, x, target, SquaredError()))
 
 
 def test_kolen_pollack_feedback_kernel_gets_the_kernels_update_and_both_decay():
-    net = _network()
-    state = _state(net)
-    x, target = _data()
+    net = small_cnn()
+    state = state_away_from_init(net)
+    x, target = random_batch()
     plain, decaying = bp.KolenPollack(decay=0.0), bp.KolenPollack(decay=0.05)
     rule_state = _rule_state(plain, net)
     g = plain.directions(net, state, x, target, SquaredError(), rule_state=rule_state)
@@ -209,9 +192,9 @@ def _coefficients(rule):
 def test_alignment_rules_feedback_kernel_descends_the_loss_of_the_convolutions_matrices(rule):
     # on the clean pass's input to the convolution, with its biases: the direction of B1 is the dense rule's gradient on the
     # matrices, taken back to the kernel
-    net = _network()
-    state = _state(net)
-    x, target = _data()
+    net = small_cnn()
+    state = state_away_from_init(net)
+    x, target = random_batch()
     rule_state = _rule_state(rule, net)
     got = rule.directions(net, state, x, target, SquaredError(), rule_state=rule_state, scale=np.array([1.0, 2.0]))
     proj, w, b = net.projections[1], state.weights[1], rule_state["B1"]
@@ -230,7 +213,7 @@ def test_alignment_rules_feedback_kernel_descends_the_loss_of_the_convolutions_m
 
 
 def test_weight_mirror_takes_a_convolutions_noise_maps_from_the_presynaptic_channel():
-    net = _network()
+    net = small_cnn()
     for rule in (bp.WeightMirror(), bp.WeightMirror(noise_inputs="presynaptic")):
         needs = rule.noise_needs(net)
         synaptic = (False, False, True, True) if rule.noise_inputs == "synaptic" else (False,) * 4
@@ -238,8 +221,8 @@ def test_weight_mirror_takes_a_convolutions_noise_maps_from_the_presynaptic_chan
         assert needs == NoiseNeeds((False,) * 4, synaptic, presynaptic)
     assert bp.WeightMirror().noise_needs(bp.models.mlp((4, 3, 2))) == NoiseNeeds((False,) * 2, (False, True))  # all-to-all: unchanged
     rule = bp.WeightMirror(alpha=0.1, beta=0.4, noise_std=0.5)
-    state = _state(net)
-    x, target = _data()
+    state = state_away_from_init(net)
+    x, target = random_batch()
     rng = np.random.default_rng(5)
     synaptic = [None, None] + [rng.standard_normal((2, p.n_post, p.n_pre + 1)) for p in net.projections[2:]]
     presynaptic = [None, rng.standard_normal((2, len(x), net.projections[1].n_pre)), None, None]
@@ -251,48 +234,6 @@ def test_weight_mirror_takes_a_convolutions_noise_maps_from_the_presynaptic_chan
     np.testing.assert_allclose(got.state["B2"], dense, rtol=1e-12, atol=1e-15)
     with pytest.raises(ValueError, match=r"needs presynaptic noise \(the noise inputs\) in projections \[1\]"):
         rule.directions(net, state, x, target, SquaredError(), synaptic_noise=synaptic, rule_state=rule_state)
-
-
-# -- training, ensembles, checkpoints ---------------------------------------------------------------------------------
-
-
-def _images():
-    """2 x 7 x 6 noise images; the class is the band of rows (0-1, 2-4, 5-6) of channel 0 with the largest mean."""
-    rng = np.random.default_rng(4)
-    x = rng.standard_normal((400, 2, 7, 6))
-    bands = np.stack([x[:, 0, 0:2].mean(axis=(1, 2)), x[:, 0, 2:5].mean(axis=(1, 2)), x[:, 0, 5:7].mean(axis=(1, 2))], axis=1)
-    labels = np.argmax(bands, axis=1)
-    x = x.reshape(400, -1)
-    return bp.tasks.base.DatasetTask(x[:320], labels[:320], x[320:], labels[320:], n_classes=3, name="toy_maps")
-
-
-#: the feedback-family rules with kernel-shaped feedback, with a learning rate that learns the task in 4 epochs
-RULES = {
-    "sign_symmetry": bp.SignSymmetry(magnitude="brsf"),
-    "kolen_pollack": bp.KolenPollack(),
-    "symmetric_alignment": bp.SymmetricAlignment(),
-    "activation_alignment": bp.ActivationAlignment(),
-    "weight_mirror": bp.WeightMirror(),
-    "information_alignment": bp.InformationAlignment(),
-}
-
-
-@pytest.mark.parametrize("name", sorted(RULES))
-def test_rule_trains_a_cnn_member_equals_solo_and_resumes_bit_for_bit(name, tmp_path):
-    rule, rate = RULES[name], 0.5
-    net = _network(readout="softmax")
-    kw = dict(batch_size=20, progress=False, loss="cross_entropy")
-    rates = [rate / 3, rate]
-    ensemble = bp.train(net, rule, _images(), n_epochs=4, learning_rate=rates, seeds=[0, 1], **kw)
-    solo = bp.train(net, rule, _images(), n_epochs=4, learning_rate=rate, seeds=[1], **kw)
-    np.testing.assert_allclose(ensemble.records["test_loss"][-1], solo.records["test_loss"][0], rtol=1e-10)
-    loss = ensemble.records["train_loss"][-2]  # the larger rate, seed 0
-    assert loss[-1] < 0.95 * loss[0], loss  # it learns
-    checkpoint = tmp_path / "run.checkpoint"
-    bp.train(net, rule, _images(), n_epochs=2, learning_rate=rates, seeds=[0, 1], checkpoint=checkpoint, checkpoint_every=1, **kw)
-    resumed = bp.train(net, rule, _images(), n_epochs=4, learning_rate=rates, seeds=[0, 1], checkpoint=checkpoint, checkpoint_every=1, **kw)
-    for a, b in zip(ensemble.final_state_.weights, resumed.final_state_.weights, strict=True):
-        np.testing.assert_array_equal(a, b)
 
 
 # -- what is refused --------------------------------------------------------------------------------------------------
@@ -307,12 +248,12 @@ class _DenseOnlyFeedback(FeedbackRule):
 def test_a_feedback_rule_without_kernel_feedback_is_refused_by_name():
     with pytest.raises(ValueError, match=r"_DenseOnlyFeedback does not run on convolutional projections \(projection 1: ConvProjection\(.*\): "
                                          r"it does not set conv_feedback = True"):
-        _DenseOnlyFeedback().init_rule_state(_network(), np.random.default_rng(0), np.float64)
+        _DenseOnlyFeedback().init_rule_state(small_cnn(), np.random.default_rng(0), np.float64)
 
 
 @pytest.mark.parametrize("rule", [bp.ActivationAlignment(), bp.WeightMirror(), bp.InformationAlignment()], ids=lambda r: type(r).__name__)
 def test_alignment_losses_on_inputs_refuse_a_max_pooled_convolution(rule):
-    layers = [LAYERS[0], dict(out_channels=4, kernel_size=2, padding=1, pool=2, pool_mode="max")]
+    layers = [LAYERS["average"][0], dict(out_channels=4, kernel_size=2, padding=1, pool=2, pool_mode="max")]
     net = bp.models.cnn((2, 7, 6), layers, 3, dense=(5,), hidden="tanh")
     terms = ", ".join(p for p, _ in rule.terms if p in ("amp", "null", "sparse"))
     with pytest.raises(ValueError, match=rf"{type(rule).__name__} does not run on max-pooled convolutional projections \(projection 1: .*\): "

@@ -1,42 +1,17 @@
-"""Weight perturbation and REINFORCE on networks of feature maps: their passes, their estimates, their training runs."""
+"""Weight perturbation and REINFORCE on networks of feature maps: their passes and their estimates.
+
+Their training runs (member = solo, resumed bit for bit) are in test_convolutional_networks, beside every other rule's.
+"""
 
 import numpy as np
 import pytest
+from cnn_helpers import POOL_MODES, flat_directions, random_batch, small_cnn
+from conftest import state_away_from_init
 
 import bioplastic as bp
 from bioplastic.engines.numpy import NumpyEngine
 from bioplastic.losses import SquaredError
 from bioplastic.ops import forward, synaptic_noise_shape, synaptic_perturbation_change
-
-POOL_MODES = ("average", "max")
-
-
-def _layers(pool_mode):
-    if pool_mode == "max":  # both projections max-pooled: 2x7x6 -> 3x7x6 -> pool 3x3x3 -> 4x4x4 -> pool 4x2x2
-        return [dict(out_channels=3, kernel_size=3, padding=1, pool=2, pool_mode="max"),
-                dict(out_channels=4, kernel_size=2, padding=1, pool=2, pool_mode="max")]
-    return [dict(out_channels=3, kernel_size=3, padding=1, pool=2), dict(out_channels=4, kernel_size=2)]
-
-
-def _network(pool_mode="average", **kw):
-    return bp.models.cnn((2, 7, 6), _layers(pool_mode), 3, dense=(5,), hidden="tanh", **kw)
-
-
-def _state(net, n_members=2, seed=0):
-    state = net.init_state(list(range(n_members)))
-    rng = np.random.default_rng(seed)
-    for b in state.biases:
-        b += 0.1 * rng.standard_normal(b.shape)
-    return state
-
-
-def _data(batch=4, seed=1):
-    rng = np.random.default_rng(seed)
-    return rng.standard_normal((batch, 84)), rng.standard_normal((batch, 3))
-
-
-def _flat(directions):
-    return np.concatenate([w.reshape(w.shape[0], -1) for w in directions.weights] + list(directions.biases), axis=1)
 
 
 def _synaptic_noise(net, n_members, rng):
@@ -53,7 +28,7 @@ def _perturbed(state, psi, sigma):
 
 
 def test_synaptic_noise_has_one_value_per_kernel_weight_and_channel_bias():
-    net = _network()
+    net = small_cnn()
     assert [synaptic_noise_shape(p) for p in net.projections] == [(3, 2 * 3 * 3 + 1), (4, 3 * 2 * 2 + 1), (5, 17), (3, 6)]
     needs = bp.WeightPerturbation().noise_needs(net)
     assert needs.synapse == (True,) * 4 and needs.population == (False,) * 4
@@ -68,9 +43,9 @@ def test_synaptic_noise_has_one_value_per_kernel_weight_and_channel_bias():
 def test_synaptic_perturbation_change_equals_the_difference_of_two_passes(pool_mode, sigma):
     # the propagated change is exact (no first-order approximation: that would be off by ~sigma^2), also where a large
     # perturbation moves a window's maximum (sigma = 0.5); the subtraction of the two passes loses ~1e-16 absolute
-    net = _network(pool_mode)
-    state = _state(net)
-    x, _ = _data()
+    net = small_cnn(pool_mode)
+    state = state_away_from_init(net)
+    x, _ = random_batch()
     psi = _synaptic_noise(net, 2, np.random.default_rng(2))
     clean = forward(net, state, x)
     changes = synaptic_perturbation_change(net, state, clean, psi, sigma)
@@ -87,13 +62,13 @@ def test_synaptic_perturbation_change_equals_the_difference_of_two_passes(pool_m
 def test_weight_perturbation_on_feature_maps_is_unbiased(pool_mode):
     # M estimates; |mean - g|^2 concentrates at tr(Cov) / M (d = 311 or 212 parameters, Cov close to |g|^2 I): within
     # a factor 2, at M and 4M
-    net = _network(pool_mode)
-    state = _state(net, n_members=1)
-    x, target = _data(batch=2)
-    g = _flat(bp.Backprop().directions(net, state, x, target, SquaredError()))[0]
+    net = small_cnn(pool_mode)
+    state = state_away_from_init(net, n_members=1)
+    x, target = random_batch(batch=2)
+    g = flat_directions(bp.Backprop().directions(net, state, x, target, SquaredError()))[0]
     rule = bp.WeightPerturbation(sigma=1e-4)
     rng = np.random.default_rng(3)
-    estimates = np.array([_flat(rule.directions(net, state, x, target, SquaredError(), synaptic_noise=_synaptic_noise(net, 1, rng)))[0]
+    estimates = np.array([flat_directions(rule.directions(net, state, x, target, SquaredError(), synaptic_noise=_synaptic_noise(net, 1, rng)))[0]
                           for _ in range(1600)])
     trace = estimates.var(axis=0).sum()
     for m in (400, 1600):
@@ -115,75 +90,29 @@ def test_reinforce_on_feature_maps_averages_to_the_gradient(pool_mode, perturb_h
     # average of the estimate -M xi = ((L~ - L) / sigma) xi is dL/dh_L up to O(sigma^2): the term of order sigma is
     # odd in xi and cancels. Hidden noise (perturb_hidden) +-zeta, one fixed draw on every unit of every
     # feature map, cancels in pairs too. So the averaged directions are backprop's gradient.
-    net = _network(pool_mode)
-    state = _state(net)
-    x, target = _data()
+    net = small_cnn(pool_mode)
+    state = state_away_from_init(net)
+    x, target = random_batch()
     loss = SquaredError()
-    g = _flat(bp.Backprop().directions(net, state, x, target, loss))
+    g = flat_directions(bp.Backprop().directions(net, state, x, target, loss))
     rule = bp.Reinforce(sigma=1e-5, perturb_hidden=perturb_hidden)
     zeta = [np.random.default_rng(5).standard_normal((2, len(x), p.n_neurons)) for p in net.populations[1:-1]]
     total, count = 0.0, 0
     for xi in _symmetric_design(3, np.sqrt(3)):
         for sign in (1.0, -1.0) if perturb_hidden else (1.0,):
             noise = [sign * z for z in zeta] + [np.broadcast_to(xi, (2, len(x), 3)).copy()]
-            total = total + _flat(rule.directions(net, state, x, target, loss, noise=noise))
+            total = total + flat_directions(rule.directions(net, state, x, target, loss, noise=noise))
             count += 1
     np.testing.assert_allclose(total / count, g, rtol=1e-6, atol=1e-9 * np.abs(g).max())
     # one draw alone is not the gradient
-    single = _flat(rule.directions(net, state, x, target, loss, noise=zeta + [np.broadcast_to(xi, (2, len(x), 3)).copy()]))
+    single = flat_directions(rule.directions(net, state, x, target, loss, noise=zeta + [np.broadcast_to(xi, (2, len(x), 3)).copy()]))
     assert np.abs(single - g).max() > 0.1 * np.abs(g).max()
 
 
-def _images():
-    """2 x 7 x 6 noise images with one band of rows (0-1, 2-4 or 5-6) of channel 0 brighter by 1; the class is the band."""
-    rng = np.random.default_rng(4)
-    labels = rng.integers(0, 3, 400)
-    x = rng.standard_normal((400, 2, 7, 6))
-    for band, rows in enumerate((slice(0, 2), slice(2, 5), slice(5, 7))):
-        x[labels == band, 0, rows] += 1.0
-    x = x.reshape(400, -1)
-    return bp.tasks.base.DatasetTask(x[:320], labels[:320], x[320:], labels[320:], n_classes=3, name="bright_band")
-
-
-#: rule, learning rate, batch size: enough to learn the task in 4 epochs (train loss 1.12 at the start; measured at the
-#: end, average / max pooling: WP 0.60 / 0.90, REINFORCE 0.16 / 0.43, REINFORCE with hidden noise 0.36 / 0.70)
-RUNNABLE = {
-    "weight_perturbation": (bp.WeightPerturbation(sigma=1e-3), 0.02, 10),
-    "reinforce": (bp.Reinforce(sigma=1e-3), 0.2, 20),
-    "reinforce_hidden_noise": (bp.Reinforce(sigma=1e-3, perturb_hidden=True), 0.1, 20),
-}
-
-
-@pytest.mark.parametrize("pool_mode", POOL_MODES)
-@pytest.mark.parametrize("name", sorted(RUNNABLE))
-def test_rule_trains_a_cnn_member_equals_solo_and_resumes_bit_for_bit(name, pool_mode, tmp_path):
-    rule, rate, batch_size = RUNNABLE[name]
-    n_epochs = 4
-    net = _network(pool_mode, readout="softmax")
-    kw = dict(batch_size=batch_size, progress=False, loss="cross_entropy")
-    rates = [rate / 3, rate]
-    ensemble = bp.train(net, rule, _images(), n_epochs=n_epochs, learning_rate=rates, seeds=[0, 1], **kw)
-    solo = bp.train(net, rule, _images(), n_epochs=n_epochs, learning_rate=rate, seeds=[1], **kw)
-    # the solo run's rounding differs from the ensemble's (one GEMM for all members); through max pooling a rule whose
-    # step is a finite difference of the loss amplifies that by up to ~1/sigma whenever the noise moves a window's
-    # maximum, so the runs agree to rounding for the first epoch and then drift apart, slowly
-    np.testing.assert_allclose(ensemble.records["test_loss"][-1][:2], solo.records["test_loss"][0][:2], rtol=1e-10)
-    np.testing.assert_allclose(ensemble.records["test_loss"][-1], solo.records["test_loss"][0], rtol=1e-10 if pool_mode == "average" else 1e-3)
-    loss = ensemble.records["train_loss"][2:].mean(axis=0)  # the larger rate, both seeds
-    assert loss[-1] < 0.95 * loss[0], loss  # it learns
-    checkpoint = tmp_path / "run.checkpoint"
-    bp.train(net, rule, _images(), n_epochs=2, learning_rate=rates, seeds=[0, 1], checkpoint=checkpoint, checkpoint_every=1, **kw)
-    resumed = bp.train(net, rule, _images(), n_epochs=n_epochs, learning_rate=rates, seeds=[0, 1], checkpoint=checkpoint, checkpoint_every=1,
-                       **kw)
-    for a, b in zip(ensemble.final_state_.weights + ensemble.final_state_.biases,
-                    resumed.final_state_.weights + resumed.final_state_.biases, strict=True):
-        np.testing.assert_array_equal(a, b)
-
-
 def test_weight_perturbation_names_the_expected_noise_shape():
-    net = _network()
-    state = _state(net)
-    x, target = _data()
+    net = small_cnn()
+    state = state_away_from_init(net)
+    x, target = random_batch()
     psi = _synaptic_noise(net, 2, np.random.default_rng(0))
     psi[0] = np.zeros((2, 3, 2 * 7 * 6 + 1))  # n_pre + 1 columns, as for an all-to-all projection
     with pytest.raises(ValueError) as info:

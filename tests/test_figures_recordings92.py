@@ -26,6 +26,18 @@ def test_figures_are_registered_under_the_study():
         assert reference in CITATION
 
 
+def test_run_details_name_the_task_its_provenance_and_the_mode():
+    from bioplastic.figures import FigureResults
+
+    def details(task, quick):
+        return shared.run_details(FigureResults({}, {"quick": quick, "config": {"task": task}}), "3 seeds")
+
+    sizes = {"n_train": 50000, "n_test": 10000}
+    assert details({**sizes, "provenance": "lossy_subset"}, True) == "CIFAR-10 (50,000 / 10,000 images, offline JPEG-lossy subset); 3 seeds; quick run"
+    assert details({**sizes, "provenance": "canonical"}, False) == "CIFAR-10 (50,000 / 10,000 images, canonical); 3 seeds; full run"
+    assert details(sizes, False) == "CIFAR-10 (50,000 / 10,000 images, source not stated); 3 seeds; full run"
+
+
 def test_the_networks_and_rules_of_the_quick_and_full_modes():
     from bioplastic import ActivityNodePerturbation, Backprop, FeedbackAlignment, NodePerturbation, SignSymmetry
 

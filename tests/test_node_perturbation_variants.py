@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import state_away_from_init as _state
 
 import bioplastic as bp
 from bioplastic.losses import SquaredError
@@ -14,17 +15,6 @@ def _network(decorrelated):
     if decorrelated:
         net = bp.Network(net.populations, projections=net.projections, decorrelation=bp.LateralDecorrelation())
     return net
-
-
-def _state(net, n_members=2, seed=0):
-    state = net.init_state(list(range(n_members)))
-    rng = np.random.default_rng(seed)
-    for k, r in enumerate(state.lateral):
-        if r is not None:  # a decorrelation matrix away from the identity
-            state.lateral[k] = r + 0.2 * rng.standard_normal(r.shape)
-    for b in state.biases:
-        b += 0.1 * rng.standard_normal(b.shape)
-    return state
 
 
 def _data(batch=7, seed=1):

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import register_figure
 from .._drawing import study_title
-from .shared import ALPHA_ESTIMATORS, PR_ESTIMATORS, RULES, STUDY, run_config, seed_interval, study_results, study_runs
+from .shared import ALPHA_ESTIMATORS, PR_ESTIMATORS, RULES, STUDY, run_config, run_details, seed_interval, study_results, study_runs
 
 __all__ = ["compute_recordings92_dimensionality", "draw_recordings92_dimensionality", "epoch_axis", "matched_record",
            "recordings92_dimensionality"]
@@ -170,13 +170,9 @@ def draw_recordings92_dimensionality(results):
         final_ax.set_title(f"{name}: after training, per seed", fontsize=9)
     axes[0, 0].legend(fontsize="xx-small", ncol=2)
     axes[0, 2].legend(fontsize="xx-small")
-    task = config["task"]
-    source = "offline JPEG-lossy subset" if task.get("provenance") == "lossy_subset" else task.get("provenance", "source not stated")
-    mode = "quick run" if results.metadata.get("quick") else "full run"
     study_title(fig, STUDY, "dimensionality", "hidden layers of CIFAR-10 CNNs over training, naive against noise-corrected",
-                f"CIFAR-10 ({task['n_train']:,} / {task['n_test']:,} images, {source}); {config['n_dim_stimuli']} test images, "
-                f"{summary['n_units']} units per layer, two repeats at reliability {summary['reliability']:g}; "
-                f"{len(config['seeds'])} seed(s), band: min-max; {mode}")
+                run_details(results, f"{config['n_dim_stimuli']} test images, {summary['n_units']} units per layer, two repeats at "
+                                     f"reliability {summary['reliability']:g}; {len(config['seeds'])} seed(s), band: min-max"))
     return fig
 
 

@@ -408,6 +408,27 @@ def run_config(context):
                                      "with the CIFAR-10 training statistics of the run (images_to_inputs)"})
 
 
+def run_details(results, specifics):
+    """The details line of a figure of the study: its CIFAR-10 task (sizes, provenance), ``specifics``, then the mode.
+
+    Parameters
+    ----------
+    results : FigureResults
+        Results of a figure of the study, with the task's description under ``config["task"]``.
+    specifics : str
+        What the figure itself says of its measurements.
+
+    Returns
+    -------
+    str
+        E.g. ``"CIFAR-10 (2,000 / 500 images, offline JPEG-lossy subset); <specifics>; quick run"`` (or ``full run``).
+    """
+    task = results.metadata["config"]["task"]
+    source = "offline JPEG-lossy subset" if task.get("provenance") == "lossy_subset" else task.get("provenance", "source not stated")
+    mode = "quick run" if results.metadata.get("quick") else "full run"
+    return f"CIFAR-10 ({task['n_train']:,} / {task['n_test']:,} images, {source}); {specifics}; {mode}"
+
+
 def study_results(name, quick, config, arrays, summary):
     """The :class:`~bioplastic.figures.FigureResults` of a figure of the study: metadata ``figure``, ``quick``, ``config``, ``summary``."""
     return FigureResults(arrays, {"figure": name, "quick": bool(quick), "config": config, "summary": summary})

@@ -16,7 +16,7 @@ from ...recordings import RDMRecording, bootstrap_score, compare_rdms, model_rec
 from .. import register_figure
 from .._drawing import study_title
 from .dimensionality import epoch_axis, matched_record
-from .shared import METHODS, RULES, STUDY, TARGETS, run_config, seed_interval, study_results, study_runs
+from .shared import METHODS, RULES, STUDY, TARGETS, run_config, run_details, seed_interval, study_results, study_runs
 
 __all__ = ["compute_recordings92_it", "draw_recordings92_it", "layer_rdms", "recordings92_it"]
 
@@ -260,13 +260,10 @@ def draw_recordings92_it(results):
         ax.set_ylabel(f"Spearman rho with {TARGETS[target].split(' (')[0]} ({names[-1]})")
     axes[2, 2].axhspan(*summary["hit_noise_ceiling_spearman"], color="0.85", zorder=0)
     axes[2, 2].legend(fontsize="xx-small")
-    task = config["task"]
-    source = "offline JPEG-lossy subset" if task.get("provenance") == "lossy_subset" else task.get("provenance", "source not stated")
-    mode = "quick run" if results.metadata.get("quick") else "full run"
     study_title(fig, STUDY, "IT similarity", "hidden-layer RDMs of CIFAR-10 CNNs against monkey and human IT",
-                f"CIFAR-10 ({task['n_train']:,} / {task['n_test']:,} images, {source}); 92 images at 32x32, standardised with the "
-                f"run's CIFAR-10 statistics; error bars: {config['confidence']:.0%} bootstrap over images ({config['n_bootstrap']} samples), "
-                f"dots: {len(config['seeds'])} seed(s); {mode}")
+                run_details(results, f"92 images at 32x32, standardised with the run's CIFAR-10 statistics; error bars: "
+                                     f"{config['confidence']:.0%} bootstrap over images ({config['n_bootstrap']} samples), "
+                                     f"dots: {len(config['seeds'])} seed(s)"))
     return fig
 
 
