@@ -152,3 +152,17 @@ def test_the_92_images_as_cifar10_inputs(dataset):
     assert grey.sum() == 90
     corner = inputs.reshape(92, 3, 32, 32)[grey, :, 0, 0]
     np.testing.assert_allclose(corner, np.broadcast_to((128 / 255 - mean) / std, corner.shape), rtol=1e-12)
+
+
+def test_resized_images_are_the_same_bits_whatever_the_blas_threads():
+    # a checkpoint identifies the network's inputs by their digest: a BLAS contraction gave other last bits on one thread
+    from threadpoolctl import threadpool_limits
+
+    from bioplastic.recordings.stimuli import resize_images
+
+    images = np.random.default_rng(0).integers(0, 256, (12, 75, 75, 3)).astype(np.uint8)
+    threaded = resize_images(images, 32)
+    with threadpool_limits(1):
+        single = resize_images(images, 32)
+    assert np.array_equal(threaded, single)
+    np.testing.assert_allclose(threaded.mean(axis=(1, 2)), images.mean(axis=(1, 2)), rtol=1e-12)  # 75 -> 32: mass kept per channel

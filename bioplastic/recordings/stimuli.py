@@ -77,7 +77,9 @@ def resize_images(images, size):
     ndarray of shape (n_images, size_h, size_w, channels), float64
         In the input's units (uint8 images are not rescaled here). A constant
         image stays constant; each channel's mean over the image is kept when
-        the sizes divide evenly.
+        the sizes divide evenly. The two contractions run in numpy's own loops,
+    not the BLAS, so the result is the same bits whatever the BLAS threads
+    (a network's inputs that a checkpoint identifies by digest stay the same).
     """
     images = np.asarray(images)
     if images.ndim != 4:
@@ -85,7 +87,8 @@ def resize_images(images, size):
     height, width = (size, size) if np.ndim(size) == 0 else tuple(size)
     rows = area_weights(images.shape[1], height)
     columns = area_weights(images.shape[2], width)
-    return np.einsum("oh,nhwc,pw->nopc", rows, np.asarray(images, dtype=float), columns, optimize=True)
+    resized_rows = np.einsum("oh,nhwc->nowc", rows, np.asarray(images, dtype=float), optimize=False)
+    return np.einsum("nowc,pw->nopc", resized_rows, columns, optimize=False)
 
 
 def images_to_inputs(images, *, channel_mean, channel_std, size=32):
