@@ -260,3 +260,20 @@ def test_compute_does_not_import_matplotlib_and_reproduces_the_summary(quick_run
     assert report["quick"] is True and "sgd_final_rdms" in report["arrays"] and "np_spearman_hit_training" in report["arrays"]
     expected = {k: v for k, v in summaries["recordings92_it"].items() if k not in ("png", "results")}
     assert report["summary"] == json.loads(json.dumps(expected))
+
+
+def test_layer_rdms_are_the_same_bits_whatever_the_blas_threads():
+    # a fresh process recomputes them from the checkpoints; a team of BLAS threads rounds float32 products differently
+    from threadpoolctl import threadpool_limits
+
+    from bioplastic.figures.recordings92 import shared
+    from bioplastic.figures.recordings92.similarity import layer_rdms
+
+    net = shared.make_network(True, "sa")
+    state = net.init_state([0, 1], dtype=np.float32)
+    x = np.random.default_rng(0).standard_normal((92, net.sizes[0]))
+    layers, _ = shared.hidden_layers(net)
+    threaded = layer_rdms(net, state, x, layers)
+    with threadpool_limits(1):
+        single = layer_rdms(net, state, x, layers)
+    assert np.isfinite(threaded).all() and np.array_equal(threaded, single)

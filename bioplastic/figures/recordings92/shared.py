@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..._threads import blas_limit
 from ...decorrelation import LateralDecorrelation
 from ...homeostasis import SynapticScaling
 from ...io import to_jsonable
@@ -299,7 +300,8 @@ class LayerGeometry(Callback):
         if t not in self.record_at:
             return out
         n_dim = len(self.stimuli)
-        with np.errstate(all="ignore"):  # one pass over both stimulus sets
+        # one pass over both stimulus sets, on one BLAS thread: the same bits whatever the engine's thread plan
+        with np.errstate(all="ignore"), blas_limit(1):
             rates = network.forward(state, np.concatenate([self.stimuli, self.it_inputs]).astype(state.dtype)).rates
         for j, layer in enumerate(self.layers):
             for e, member_seed in enumerate(seeds):

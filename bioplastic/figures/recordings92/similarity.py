@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..._threads import blas_limit
 from ...recordings import RDMRecording, bootstrap_score, compare_rdms, model_recording, noise_ceiling, shuffled_baseline
 from .. import register_figure
 from .._drawing import study_title
@@ -28,10 +29,12 @@ def layer_rdms(network, state, inputs, layers):
     """Correlation-distance RDMs (``1 - r``) of every member's layers on ``inputs``, ``ndarray of shape (n_members, n_layers, n_pairs)``.
 
     NaN for a member and layer with a constant pattern (the RDM is undefined).
+    The passes run on one BLAS thread, so the RDMs are the same bits in any
+    process (a team of BLAS threads rounds the products differently).
     """
     n = len(inputs)
     out = np.full((state.n_members, len(layers), n * (n - 1) // 2), np.nan)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), blas_limit(1):
         for j, layer in enumerate(layers):
             for e, recording in enumerate(model_recording(network, state, inputs, layer=layer)):
                 rates = recording.mean_responses()
