@@ -291,14 +291,6 @@ def _check_execution(retries, workers, scheduler):
     return retries, workers, scheduler
 
 
-def _single_threaded(function, item):
-    """``function(item)`` with the BLAS pinned to one thread (what a worker of :func:`map_calls` runs)."""
-    from .._threads import blas_limit
-
-    with blas_limit(1):
-        return function(item)
-
-
 def map_calls(function, items, *, workers=None, scheduler=None, retries=2, progress=True, desc="runs", connect_timeout=10):
     """``[function(item) for item in items]``, serially or on Dask workers, each call single-threaded.
 
@@ -368,8 +360,11 @@ class _Call:
 
 
 def _invoke(call):
-    """Run a :class:`_Call` single-threaded."""
-    return _single_threaded(call.function, call.item)
+    """Run a :class:`_Call`: ``function(item)`` with the BLAS pinned to one thread."""
+    from .._threads import blas_limit
+
+    with blas_limit(1):
+        return call.function(call.item)
 
 
 def _run(pending, function, key_of, retries, done, failed, *, workers, scheduler, connect_timeout):

@@ -191,27 +191,27 @@ def time_scan(quick, out_dir, progress, name, task, make_net, conditions, widths
     """Minimum training time for each condition (rule, learning rates, homeostasis) and width.
 
     Each (condition, width) is one search (:func:`search_minimum_training_time`,
-    checkpointed in ``out_dir/checkpoints``, so a rerun resumes), run through
-    default one after the other in this process, or through
-    :func:`bioplastic.sweeps.map_calls` side by side on ``workers`` local Dask
-    worker processes or on the cluster at ``scheduler`` (each search
-    single-threaded there; the same numbers either way).
+    checkpointed in ``out_dir/checkpoints``, so a rerun resumes). By default
+    the searches run one after the other in this process, with the engine's
+    own threads; with ``workers`` local Dask worker processes or the cluster
+    at ``scheduler`` they run side by side through
+    :func:`bioplastic.sweeps.map_calls`, each single-threaded and quiet (the
+    progress bar is over searches). The numbers are the same either way.
     """
+    distributed = workers is not None or scheduler is not None
+    execution = dict(progress=False, n_threads=1) if distributed else dict(progress=progress)
     jobs = []
     for label, (rule, lrs, homeostasis) in conditions.items():
         for width in widths:
             grid = lrs(width) if callable(lrs) else lrs
             kwargs = dict(target=target, learning_rates=grid, max_epochs=max_epochs[label] if isinstance(max_epochs, dict) else max_epochs,
                           seeds=seeds, name=record, checkpoint=checkpoint(out_dir, name, label, f"w{width}"), homeostasis=homeostasis,
-                          dtype=dtype, first_epochs=2)
-            distributed = workers is not None or scheduler is not None
-            # side by side, each search runs on one thread and quietly (the progress bar is over searches)
-            kwargs.update(progress=False, n_threads=1) if distributed else kwargs.update(progress=progress)
+                          dtype=dtype, first_epochs=2, **execution)
             jobs.append((make_net(width), rule, task, kwargs))
-    if workers is None and scheduler is None:  # in this process, with the engine's own threads
-        results = [_search(job) for job in jobs]
-    else:
+    if distributed:
         results = map_calls(_search, jobs, workers=workers, scheduler=scheduler, progress=progress, desc=name)
+    else:
+        results = [_search(job) for job in jobs]
     shape = (len(conditions), len(widths))
     times = np.array([r["time"] for r in results], dtype=float).reshape(shape)
     best_lrs = np.array([r["learning_rate"] for r in results], dtype=float).reshape(shape)
