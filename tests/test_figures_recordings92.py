@@ -38,12 +38,31 @@ def test_run_details_name_the_task_its_provenance_and_the_mode():
     assert details(sizes, False) == "CIFAR-10 (50,000 / 10,000 images, source not stated); 3 seeds; full run"
 
 
+def test_seed_means_and_intervals_leave_out_the_members_whose_layer_is_silent():
+    # columns: three defined members; two (the first member's layer silent); none
+    values = np.array([[1.0, np.nan, np.nan], [3.0, 2.0, np.nan], [5.0, 4.0, np.nan]])
+    np.testing.assert_array_equal(shared.seed_mean(values), [3.0, 3.0, np.nan])
+    np.testing.assert_array_equal(shared.measured_members(values), [3, 2, 0])
+    low, high = shared.seed_interval(values, n_bootstrap=4000, confidence=0.9, seed=0)
+    # resampling {2, 4}: the mean is 2 or 4 with probability 1/4 each (> 5%), so the 90% interval is exactly [2, 4]
+    assert (low[1], high[1]) == (2.0, 4.0)
+    # resampling {1, 3, 5}: the mean is 1 (or 5) with probability 1/27 (< 5%), next 5/3 (or 13/3) with 3/27 (> 5%)
+    assert 1.0 <= low[0] <= 5 / 3 and 13 / 3 <= high[0] <= 5.0
+    assert np.isnan(low[2]) and np.isnan(high[2])
+    # a 2-d block per seed keeps its shape, and a fixed seed gives the same interval
+    block = np.arange(12.0).reshape(3, 2, 2)
+    first, again = shared.seed_interval(block, n_bootstrap=50, confidence=0.9, seed=3), shared.seed_interval(block, n_bootstrap=50, confidence=0.9, seed=3)
+    assert first[0].shape == (2, 2)
+    np.testing.assert_array_equal(first, again)
+    assert (first[0] <= shared.seed_mean(block)).all() and (shared.seed_mean(block) <= first[1]).all()
+
+
 def test_the_networks_and_rules_of_the_quick_and_full_modes():
     from bioplastic import ActivityNodePerturbation, Backprop, FeedbackAlignment, NodePerturbation, SignSymmetry
 
     quick, full = shared.make_network(True, "sgd"), shared.make_network(False, "sgd")
-    # quick: 32 -> 28 (5x5) -> 14 (pool) x 6 channels, 14 -> 10 -> 5 x 8 channels, dense 32; full: padding 2 keeps the sides, then pools
-    assert quick.sizes == (3072, 6 * 14 * 14, 8 * 5 * 5, 32, 10) and full.sizes == (3072, 16 * 16 * 16, 32 * 8 * 8, 128, 10)
+    # both modes: 32 -> 28 (5x5) -> 14 (pool) x 6 channels, 14 -> 10 -> 5 x 8 channels, dense 32
+    assert quick.sizes == full.sizes == (3072, 6 * 14 * 14, 8 * 5 * 5, 32, 10)
     assert shared.hidden_layers(quick) == ([1, 2, 3], ["maps1", "maps2", "hidden1"])
     # DANP decorrelates the inputs of the all-to-all projections only (a convolution's input is refused)
     assert shared.make_network(True, "danp").decorrelated_layers() == [False, False, True, True]

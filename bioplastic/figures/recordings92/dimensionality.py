@@ -14,7 +14,19 @@ import numpy as np
 
 from .. import register_figure
 from .._drawing import study_title
-from .shared import ALPHA_ESTIMATORS, PR_ESTIMATORS, RULES, STUDY, run_config, run_details, seed_interval, study_results, study_runs
+from .shared import (
+    ALPHA_ESTIMATORS,
+    PR_ESTIMATORS,
+    RULES,
+    STUDY,
+    measured_members,
+    run_config,
+    run_details,
+    seed_interval,
+    seed_mean,
+    study_results,
+    study_runs,
+)
 
 __all__ = ["compute_recordings92_dimensionality", "draw_recordings92_dimensionality", "epoch_axis", "matched_record",
            "recordings92_dimensionality"]
@@ -44,12 +56,6 @@ def matched_record(reference_accuracy, target):
     return int(np.nanargmin(np.abs(mean - target)))
 
 
-def _mean(values):
-    values = np.asarray(values, dtype=float)
-    with np.errstate(invalid="ignore"):
-        return np.nanmean(values, axis=0) if np.isfinite(values).any() else np.full(values.shape[1:], np.nan)
-
-
 def compute_recordings92_dimensionality(*, quick=False, progress=True, out_dir=None):
     """Each hidden layer's participation ratio and power-law exponent over training, naive and corrected, for every rule.
 
@@ -77,11 +83,12 @@ def compute_recordings92_dimensionality(*, quick=False, progress=True, out_dir=N
     batch 20, 3 epochs (recorded at epochs 0, 1 and 3), seeds 0 and 1,
     dimensionality on the first 200 test images, 32 units per layer,
     exponents fitted over ranks 2-16, 20 bootstrap samples.
-    full: all of the tarball with random crops and flips, the CNN
-    3072-4096-2048-128-10, all five rules, batch 100, SGD, FA and SA 100
-    epochs, DANP 300, NP 1,000, seeds 0-4, 2,000 test images, 128 units
-    per layer, ranks 5-64, 1,000 bootstrap samples (days on a CPU;
-    checkpointed).
+    full: the first 5,000 training / 1,000 test images, the same CNN, all
+    five rules, batch 20, SGD, FA, SA and DANP 10 epochs, NP 60 (15,000
+    steps, at its best rate, 3e-4), seeds 0-4, recorded at epochs 0, 1, 2,
+    5, 10, 20, 40 and 60, dimensionality on the first 1,000 test images, 32
+    units per layer, ranks 2-16, 1,000 bootstrap samples (about half an
+    hour on two cores; checkpointed).
     """
     context = study_runs(quick, out_dir, progress)
     cfg, runs = context["cfg"], context["runs"]
@@ -90,23 +97,25 @@ def compute_recordings92_dimensionality(*, quick=False, progress=True, out_dir=N
     for rule, (_, history) in runs.items():
         arrays.update(checkpoint_arrays(rule, history, cfg["record_epochs"]))
         accuracy = arrays[f"{rule}_test_accuracy"]
-        summary[f"{rule}_final_test_accuracy"] = float(_mean(accuracy[:, -1]))
+        summary[f"{rule}_final_test_accuracy"] = float(seed_mean(accuracy[:, -1]))
         summary[f"{rule}_diverged_fraction"] = float(np.mean(history.diverged))
+        # members whose layer is not silent at the end (the means below are over them)
+        summary[f"{rule}_measured_members"] = measured_members(arrays[f"{rule}_pr_clean"][:, -1]).tolist()
         for estimator in PR_ESTIMATORS:
-            summary[f"{rule}_final_pr_{estimator}"] = _mean(arrays[f"{rule}_pr_{estimator}"][:, -1]).tolist()
+            summary[f"{rule}_final_pr_{estimator}"] = seed_mean(arrays[f"{rule}_pr_{estimator}"][:, -1]).tolist()
         for estimator in ALPHA_ESTIMATORS:
-            summary[f"{rule}_final_alpha_{estimator}"] = _mean(arrays[f"{rule}_alpha_{estimator}"][:, -1]).tolist()
+            summary[f"{rule}_final_alpha_{estimator}"] = seed_mean(arrays[f"{rule}_alpha_{estimator}"][:, -1]).tolist()
     if "sgd" in runs:
         for rule in runs:
             if rule == "sgd":
                 continue
             k = matched_record(arrays["sgd_test_accuracy"], summary[f"{rule}_final_test_accuracy"])
             summary[f"{rule}_matched_sgd_epoch"] = int(arrays["sgd_epochs"][k])
-            summary[f"{rule}_matched_sgd_test_accuracy"] = float(_mean(arrays["sgd_test_accuracy"][:, k]))
+            summary[f"{rule}_matched_sgd_test_accuracy"] = float(seed_mean(arrays["sgd_test_accuracy"][:, k]))
             for estimator in ("naive", "corrected"):
                 difference = arrays[f"{rule}_pr_{estimator}"][:, -1] - arrays[f"sgd_pr_{estimator}"][:, k]  # (seeds, layers)
                 low, high = seed_interval(difference, n_bootstrap=cfg["n_bootstrap"], confidence=cfg["confidence"])
-                summary[f"{rule}_minus_sgd_pr_{estimator}"] = _mean(difference).tolist()
+                summary[f"{rule}_minus_sgd_pr_{estimator}"] = seed_mean(difference).tolist()
                 summary[f"{rule}_minus_sgd_pr_{estimator}_ci"] = [low.tolist(), high.tolist()]
             summary[f"{rule}_lower_dimensional_than_sgd"] = (np.asarray(summary[f"{rule}_minus_sgd_pr_corrected_ci"][1]) < 0).tolist()
     return study_results("recordings92_dimensionality", quick, run_config(context), arrays, summary)

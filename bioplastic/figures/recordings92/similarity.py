@@ -17,7 +17,7 @@ from ...recordings import RDMRecording, bootstrap_score, compare_rdms, model_rec
 from .. import register_figure
 from .._drawing import study_title
 from .dimensionality import epoch_axis, matched_record
-from .shared import METHODS, RULES, STUDY, TARGETS, run_config, run_details, seed_interval, study_results, study_runs
+from .shared import METHODS, RULES, STUDY, TARGETS, run_config, run_details, seed_interval, seed_mean, study_results, study_runs
 
 __all__ = ["compute_recordings92_it", "draw_recordings92_it", "layer_rdms", "recordings92_it"]
 
@@ -109,8 +109,10 @@ def compute_recordings92_it(*, quick=False, progress=True, out_dir=None):
             before, after = _scores(initial, monkey, human, method), _scores(final, monkey, human, method)
             for target in TARGETS:
                 arrays[f"{rule}_{method}_{target}"] = np.stack([before[target], after[target]])  # (before/after, members, layers)
-                summary[f"{rule}_{target}_{method}_initial"] = np.mean(before[target], axis=0).tolist()
-                summary[f"{rule}_{target}_{method}_final"] = np.mean(after[target], axis=0).tolist()
+                summary[f"{rule}_{target}_{method}_initial"] = seed_mean(before[target]).tolist()
+                summary[f"{rule}_{target}_{method}_final"] = seed_mean(after[target]).tolist()
+        # members whose layer has an RDM at the end (not silent on the 92 images): the means are over them
+        summary[f"{rule}_measured_members"] = np.isfinite(final).all(axis=2).sum(axis=0).tolist()
         positions = np.asarray(history.epochs)
         rows = np.flatnonzero(np.isin(positions, cfg["record_epochs"]))
         arrays[f"{rule}_epochs"] = positions[rows]
@@ -130,7 +132,7 @@ def compute_recordings92_it(*, quick=False, progress=True, out_dir=None):
             for target in TARGETS:
                 difference = arrays[f"{rule}_spearman_{target}_training"][:, -1] - arrays[f"sgd_spearman_{target}_training"][:, k]
                 low, high = seed_interval(difference, n_bootstrap=n_bootstrap, confidence=confidence)
-                summary[f"{rule}_minus_sgd_{target}_spearman"] = np.mean(difference, axis=0).tolist()
+                summary[f"{rule}_minus_sgd_{target}_spearman"] = seed_mean(difference).tolist()
                 summary[f"{rule}_minus_sgd_{target}_spearman_ci"] = [low.tolist(), high.tolist()]
     return study_results("recordings92_it", quick, run_config(context), arrays, summary)
 
