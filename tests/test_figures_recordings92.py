@@ -102,7 +102,8 @@ def _toy_task():
 def _toy_network():
     from bioplastic.models import cnn
 
-    return cnn((3, 8, 8), [dict(out_channels=2, kernel_size=3, pool=2)], 3, dense=(8,), readout="softmax")
+    # the feature maps have 18 units, of which the recorder samples 6; the dense layer's 6 are recorded whole
+    return cnn((3, 8, 8), [dict(out_channels=2, kernel_size=3, pool=2)], 3, dense=(6,), readout="softmax")
 
 
 def _toy_run(recorder, n_epochs, checkpoint=None):
@@ -142,7 +143,10 @@ def test_layer_geometry_measures_what_the_estimators_give_and_resumes_as_an_unin
             record = {name: fresh.records[name][e, 0, j] for name in recorder.records()}
             assert record["pr_clean"] == pytest.approx(participation_ratio(clean), rel=1e-10)
             assert record["pr_naive"] == pytest.approx(participation_ratio(noisy.mean_responses()), rel=1e-10)
-            assert record["pr_corrected"] == pytest.approx(noise_corrected_participation_ratio(noisy, sampled="both"), rel=1e-10)
+            # units sampled from a wider layer: their finite number corrected too; a layer recorded whole: not
+            sampled = "both" if len(units) < rates[layer].shape[2] else "stimuli"
+            assert sampled == ("both" if layer == 1 else "stimuli")
+            assert record["pr_corrected"] == pytest.approx(noise_corrected_participation_ratio(noisy, sampled=sampled), rel=1e-10)
             layer_rdm = rdm(it_rates[layer][e])
             assert record["spearman_mit"] == pytest.approx(compare_rdms(layer_rdm, recorder.monkey_rdm), rel=1e-10)
             hit = np.mean([compare_rdms(layer_rdm, h) for h in recorder.human_rdms])

@@ -226,9 +226,10 @@ class LayerGeometry(Callback):
       same); ``"pr_clean"`` (:func:`~bioplastic.recordings.participation_ratio`
       of the noise-free units), ``"pr_naive"`` (of the trial-averaged noisy
       repeats), ``"pr_corrected"``
-      (:func:`~bioplastic.recordings.noise_corrected_participation_ratio`,
-      ``sampled="both"``: trial noise, finite stimuli and finite units
-      corrected), and the power-law exponents ``"alpha_clean"``,
+      (:func:`~bioplastic.recordings.noise_corrected_participation_ratio`:
+      trial noise and finite stimuli corrected, and finite units too,
+      ``sampled="both"``, where the units are a sample of a wider layer; a
+      layer recorded whole is its own population, ``sampled="stimuli"``), and the power-law exponents ``"alpha_clean"``,
       ``"alpha_naive"`` (PCA spectra) and ``"alpha_cv"`` (cross-validated
       spectrum of the two repeats, Stringer et al. 2019) fitted over the
       ranks ``alpha_ranks``;
@@ -327,7 +328,9 @@ class LayerGeometry(Callback):
         trial_mean = noisy.mean_responses()
         out["pr_clean"][e, j] = participation_ratio(clean)
         out["pr_naive"][e, j] = participation_ratio(trial_mean)
-        out["pr_corrected"][e, j] = noise_corrected_participation_ratio(noisy, sampled="both")
+        # the recorded units are a sample of the layer (correct for it), or the whole layer (nothing to correct)
+        sampled = "both" if self.n_units < rates.shape[1] else "stimuli"
+        out["pr_corrected"][e, j] = noise_corrected_participation_ratio(noisy, sampled=sampled)
         out["alpha_clean"][e, j] = _exponent(cross_validated_spectrum(clean, clean), self.alpha_ranks)
         out["alpha_naive"][e, j] = _exponent(cross_validated_spectrum(trial_mean, trial_mean), self.alpha_ranks)
         out["alpha_cv"][e, j] = _exponent(cross_validated_spectrum(noisy), self.alpha_ranks)
