@@ -226,6 +226,30 @@ def test_quick_dimensionality_estimates(quick_runs):
         low, high = np.asarray(s[f"{rule}_minus_sgd_pr_corrected_ci"])
         assert (low <= high).all() and (low >= difference.min(axis=0) - 1e-9).all() and (high <= difference.max(axis=0) + 1e-9).all()
         assert s[f"{rule}_lower_dimensional_than_sgd"] == (high < 0).tolist()
+        # SGD's records that bracket the rule's final accuracy, and the paired differences at each
+        lo, hi = (list(arrays["sgd_epochs"]).index(e) for e in s[f"{rule}_bracketing_sgd_epochs"])
+        sgd_accuracy = arrays["sgd_test_accuracy"].mean(axis=0)
+        assert hi - lo in (0, 1) and (sgd_accuracy[hi] > s[f"{rule}_final_test_accuracy"] or hi == 2)
+        assert lo == hi or sgd_accuracy[lo] <= s[f"{rule}_final_test_accuracy"]
+        for b, k in enumerate((lo, hi)):
+            difference = arrays[f"{rule}_pr_corrected"][:, -1] - arrays["sgd_pr_corrected"][:, k]
+            np.testing.assert_allclose(s[f"{rule}_minus_sgd_pr_corrected_bracket"][b], difference.mean(axis=0), rtol=1e-10)
+            low, high = np.asarray(s[f"{rule}_minus_sgd_pr_corrected_bracket_ci"][b])
+            assert (low >= difference.min(axis=0) - 1e-9).all() and (high <= difference.max(axis=0) + 1e-9).all()
+        highs = np.array([h for _, h in s[f"{rule}_minus_sgd_pr_corrected_bracket_ci"]])
+        assert s[f"{rule}_lower_dimensional_than_sgd_bracket"] == (highs < 0).all(axis=0).tolist()
+
+
+def test_bracketing_records_are_the_two_records_around_the_accuracy():
+    accuracy = np.array([[0.10, 0.30, 0.40, 0.45], [0.12, 0.26, 0.42, 0.47]])  # means 0.11, 0.28, 0.41, 0.46
+    assert shared.bracketing_records(accuracy, 0.15) == (0, 1)
+    assert shared.bracketing_records(accuracy, 0.28) == (1, 2)  # at a record's mean: that record and the next
+    assert shared.bracketing_records(accuracy, 0.05) == (0, 0)
+    assert shared.bracketing_records(accuracy, 0.9) == (3, 3)
+    final, reference = np.array([[1.0, 2.0], [3.0, 4.0]]), np.arange(12.0).reshape(2, 3, 2)
+    means, intervals = shared.bracket_differences(final, reference, (0, 2), n_bootstrap=100, confidence=0.9)
+    np.testing.assert_allclose(means, [(final - reference[:, 0]).mean(axis=0), (final - reference[:, 2]).mean(axis=0)])
+    assert len(intervals) == 2 and all(np.shape(ci) == (2, 2) for ci in intervals)
 
 
 def test_quick_it_comparison(quick_runs):

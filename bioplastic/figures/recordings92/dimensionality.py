@@ -19,6 +19,8 @@ from .shared import (
     PR_ESTIMATORS,
     RULES,
     STUDY,
+    bracket_differences,
+    bracketing_records,
     measured_members,
     run_config,
     run_details,
@@ -75,7 +77,13 @@ def compute_recordings92_dimensionality(*, quick=False, progress=True, out_dir=N
     epoch whose test accuracy is closest to the rule's final one and the
     difference of the corrected participation ratios there (paired by seed;
     a percentile bootstrap interval over seeds): a negative interval means
-    a lower-dimensional layer than SGD's at a similar accuracy.
+    a lower-dimensional layer than SGD's at a similar accuracy. As SGD's
+    records are whole epochs, the same differences are also given against
+    both of SGD's records whose accuracies bracket the rule's
+    (``<rule>_bracketing_sgd_epochs``, ``_minus_sgd_pr_<e>_bracket`` and
+    ``_bracket_ci``, one entry per record), and
+    ``<rule>_lower_dimensional_than_sgd_bracket`` says where the interval
+    is below 0 at both.
 
     quick: the first 1,000 training / 300 test images of the tarball in
     ``BIOPLASTIC_DATA_DIR`` (offline: the JPEG-lossy subset), the CNN
@@ -118,6 +126,15 @@ def compute_recordings92_dimensionality(*, quick=False, progress=True, out_dir=N
                 summary[f"{rule}_minus_sgd_pr_{estimator}"] = seed_mean(difference).tolist()
                 summary[f"{rule}_minus_sgd_pr_{estimator}_ci"] = [low.tolist(), high.tolist()]
             summary[f"{rule}_lower_dimensional_than_sgd"] = (np.asarray(summary[f"{rule}_minus_sgd_pr_corrected_ci"][1]) < 0).tolist()
+            # SGD's two records whose accuracies bracket the rule's final one: the matched accuracy lies between them
+            bracket = bracketing_records(arrays["sgd_test_accuracy"], summary[f"{rule}_final_test_accuracy"])
+            summary[f"{rule}_bracketing_sgd_epochs"] = [int(arrays["sgd_epochs"][k]) for k in bracket]
+            for estimator in ("naive", "corrected"):
+                means, intervals = bracket_differences(arrays[f"{rule}_pr_{estimator}"][:, -1], arrays[f"sgd_pr_{estimator}"], bracket,
+                                                       n_bootstrap=cfg["n_bootstrap"], confidence=cfg["confidence"])
+                summary[f"{rule}_minus_sgd_pr_{estimator}_bracket"], summary[f"{rule}_minus_sgd_pr_{estimator}_bracket_ci"] = means, intervals
+            highs = np.array([high for _, high in summary[f"{rule}_minus_sgd_pr_corrected_bracket_ci"]])
+            summary[f"{rule}_lower_dimensional_than_sgd_bracket"] = (highs < 0).all(axis=0).tolist()
     return study_results("recordings92_dimensionality", quick, run_config(context), arrays, summary)
 
 

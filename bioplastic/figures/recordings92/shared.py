@@ -71,6 +71,8 @@ __all__ = [
     "STUDY",
     "TARGETS",
     "LayerGeometry",
+    "bracket_differences",
+    "bracketing_records",
     "hidden_layers",
     "human_subject_rdms",
     "it_data",
@@ -471,6 +473,65 @@ def seed_mean(values):
 def measured_members(values):
     """How many members (rows of ``values``) have a defined (finite) value, per column: ``ndarray of int``."""
     return np.isfinite(np.asarray(values, dtype=float)).sum(axis=0)
+
+
+def bracket_differences(final, reference, records, *, n_bootstrap, confidence):
+    """Seed-paired differences ``final - reference[:, k]`` for each record ``k`` of ``records``, with bootstrap intervals over seeds.
+
+    Parameters
+    ----------
+    final : array_like of shape (n_seeds, n_layers)
+        A rule's values at its last record.
+    reference : array_like of shape (n_seeds, n_records, n_layers)
+        SGD's values at its records (the same seeds, in the same order).
+    records : sequence of int
+        Record positions of ``reference``, e.g. the two of :func:`bracketing_records`.
+    n_bootstrap : int
+    confidence : float
+
+    Returns
+    -------
+    means : list of list of float
+        One list per record (:func:`seed_mean` of the differences, per layer).
+    intervals : list of [low, high]
+        One per record (:func:`seed_interval`), each a pair of per-layer lists.
+    """
+    final, reference = np.asarray(final, dtype=float), np.asarray(reference, dtype=float)
+    means, intervals = [], []
+    for k in records:
+        difference = final - reference[:, k]
+        low, high = seed_interval(difference, n_bootstrap=n_bootstrap, confidence=confidence)
+        means.append(seed_mean(difference).tolist())
+        intervals.append([low.tolist(), high.tolist()])
+    return means, intervals
+
+
+def bracketing_records(reference_accuracy, target):
+    """The two records of SGD's run whose mean test accuracies bracket ``target``, in training order.
+
+    ``(k - 1, k)`` with ``k`` the first record whose mean accuracy over
+    members exceeds ``target``; ``(0, 0)`` where the first record already
+    does, ``(n - 1, n - 1)`` where none does. A rule's final state is at
+    "similar error" to SGD somewhere between the two, so a difference
+    that keeps its sign at both holds at the matched accuracy whatever
+    SGD does in between.
+
+    Parameters
+    ----------
+    reference_accuracy : array_like of shape (n_members, n_records)
+    target : float
+
+    Returns
+    -------
+    (int, int)
+    """
+    with np.errstate(invalid="ignore"):
+        mean = np.nanmean(np.asarray(reference_accuracy, dtype=float), axis=0)
+    above = np.flatnonzero(mean > target)
+    if len(above) == 0:
+        return len(mean) - 1, len(mean) - 1
+    k = int(above[0])
+    return (k - 1, k) if k > 0 else (0, 0)
 
 
 def seed_interval(values, *, n_bootstrap, confidence, seed=0):

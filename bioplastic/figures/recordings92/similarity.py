@@ -17,7 +17,20 @@ from ...recordings import RDMRecording, bootstrap_score, compare_rdms, model_rec
 from .. import register_figure
 from .._drawing import study_title
 from .dimensionality import epoch_axis, matched_record
-from .shared import METHODS, RULES, STUDY, TARGETS, run_config, run_details, seed_interval, seed_mean, study_results, study_runs
+from .shared import (
+    METHODS,
+    RULES,
+    STUDY,
+    TARGETS,
+    bracket_differences,
+    bracketing_records,
+    run_config,
+    run_details,
+    seed_interval,
+    seed_mean,
+    study_results,
+    study_runs,
+)
 
 __all__ = ["compute_recordings92_it", "draw_recordings92_it", "layer_rdms", "recordings92_it"]
 
@@ -75,7 +88,9 @@ def compute_recordings92_it(*, quick=False, progress=True, out_dir=None):
     (the same stimulus resamples before and after: a paired interval; and
     over seeds), the shuffled-image baseline (mean, standard deviation,
     p-value), Kendall tau-a before and after, and for every rule against SGD
-    at a similar test accuracy the difference of the scores; the human-IT
+    at a similar test accuracy the difference of the scores (against SGD's
+    closest record, and against both records whose accuracies bracket the
+    rule's: ``_bracket``, ``_bracket_ci``); the human-IT
     noise ceiling (lower, upper) for both methods; the reference model RDMs
     of the data set and monkey IT scored the same way.
 
@@ -129,7 +144,13 @@ def compute_recordings92_it(*, quick=False, progress=True, out_dir=None):
             final_accuracy = float(np.nanmean(arrays[f"{rule}_test_accuracy"][:, -1]))
             k = matched_record(arrays["sgd_test_accuracy"], final_accuracy)
             summary[f"{rule}_matched_sgd_epoch"] = int(arrays["sgd_epochs"][k])
+            bracket = bracketing_records(arrays["sgd_test_accuracy"], final_accuracy)
+            summary[f"{rule}_bracketing_sgd_epochs"] = [int(arrays["sgd_epochs"][b]) for b in bracket]
             for target in TARGETS:
+                means, intervals = bracket_differences(arrays[f"{rule}_spearman_{target}_training"][:, -1],
+                                                       arrays[f"sgd_spearman_{target}_training"], bracket, n_bootstrap=n_bootstrap,
+                                                       confidence=confidence)
+                summary[f"{rule}_minus_sgd_{target}_spearman_bracket"], summary[f"{rule}_minus_sgd_{target}_spearman_bracket_ci"] = means, intervals
                 difference = arrays[f"{rule}_spearman_{target}_training"][:, -1] - arrays[f"sgd_spearman_{target}_training"][:, k]
                 low, high = seed_interval(difference, n_bootstrap=n_bootstrap, confidence=confidence)
                 summary[f"{rule}_minus_sgd_{target}_spearman"] = seed_mean(difference).tolist()
