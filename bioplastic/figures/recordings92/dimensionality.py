@@ -24,7 +24,6 @@ from .shared import (
     measured_members,
     run_config,
     run_details,
-    seed_interval,
     seed_mean,
     study_results,
     study_runs,
@@ -120,19 +119,16 @@ def compute_recordings92_dimensionality(*, quick=False, progress=True, out_dir=N
             k = matched_record(arrays["sgd_test_accuracy"], summary[f"{rule}_final_test_accuracy"])
             summary[f"{rule}_matched_sgd_epoch"] = int(arrays["sgd_epochs"][k])
             summary[f"{rule}_matched_sgd_test_accuracy"] = float(seed_mean(arrays["sgd_test_accuracy"][:, k]))
-            for estimator in ("naive", "corrected"):
-                difference = arrays[f"{rule}_pr_{estimator}"][:, -1] - arrays[f"sgd_pr_{estimator}"][:, k]  # (seeds, layers)
-                low, high = seed_interval(difference, n_bootstrap=cfg["n_bootstrap"], confidence=cfg["confidence"])
-                summary[f"{rule}_minus_sgd_pr_{estimator}"] = seed_mean(difference).tolist()
-                summary[f"{rule}_minus_sgd_pr_{estimator}_ci"] = [low.tolist(), high.tolist()]
-            summary[f"{rule}_lower_dimensional_than_sgd"] = (np.asarray(summary[f"{rule}_minus_sgd_pr_corrected_ci"][1]) < 0).tolist()
             # SGD's two records whose accuracies bracket the rule's final one: the matched accuracy lies between them
             bracket = bracketing_records(arrays["sgd_test_accuracy"], summary[f"{rule}_final_test_accuracy"])
-            summary[f"{rule}_bracketing_sgd_epochs"] = [int(arrays["sgd_epochs"][k]) for k in bracket]
-            for estimator in ("naive", "corrected"):
-                means, intervals = bracket_differences(arrays[f"{rule}_pr_{estimator}"][:, -1], arrays[f"sgd_pr_{estimator}"], bracket,
+            summary[f"{rule}_bracketing_sgd_epochs"] = [int(arrays["sgd_epochs"][b]) for b in bracket]
+            for estimator in ("naive", "corrected"):  # paired by seed, against SGD's closest record and the two bracketing ones
+                key = f"{rule}_minus_sgd_pr_{estimator}"
+                means, intervals = bracket_differences(arrays[f"{rule}_pr_{estimator}"][:, -1], arrays[f"sgd_pr_{estimator}"], [k, *bracket],
                                                        n_bootstrap=cfg["n_bootstrap"], confidence=cfg["confidence"])
-                summary[f"{rule}_minus_sgd_pr_{estimator}_bracket"], summary[f"{rule}_minus_sgd_pr_{estimator}_bracket_ci"] = means, intervals
+                summary[key], summary[f"{key}_ci"] = means[0], intervals[0]
+                summary[f"{key}_bracket"], summary[f"{key}_bracket_ci"] = means[1:], intervals[1:]
+            summary[f"{rule}_lower_dimensional_than_sgd"] = (np.asarray(summary[f"{rule}_minus_sgd_pr_corrected_ci"][1]) < 0).tolist()
             highs = np.array([high for _, high in summary[f"{rule}_minus_sgd_pr_corrected_bracket_ci"]])
             summary[f"{rule}_lower_dimensional_than_sgd_bracket"] = (highs < 0).all(axis=0).tolist()
     return study_results("recordings92_dimensionality", quick, run_config(context), arrays, summary)

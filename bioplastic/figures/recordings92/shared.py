@@ -231,8 +231,9 @@ class LayerGeometry(Callback):
       (:func:`~bioplastic.recordings.noise_corrected_participation_ratio`:
       trial noise and finite stimuli corrected, and finite units too,
       ``sampled="both"``, where the units are a sample of a wider layer; a
-      layer recorded whole is its own population, ``sampled="stimuli"``), and the power-law exponents ``"alpha_clean"``,
-      ``"alpha_naive"`` (PCA spectra) and ``"alpha_cv"`` (cross-validated
+      layer recorded whole is its own population, ``sampled="stimuli"``),
+      and the power-law exponents ``"alpha_clean"``, ``"alpha_naive"``
+      (PCA spectra) and ``"alpha_cv"`` (cross-validated
       spectrum of the two repeats, Stringer et al. 2019) fitted over the
       ranks ``alpha_ranks``;
     * geometry on ``it_inputs`` (the 92 images): the layer's RDM (``1 - r``

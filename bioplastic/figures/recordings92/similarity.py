@@ -147,14 +147,12 @@ def compute_recordings92_it(*, quick=False, progress=True, out_dir=None):
             bracket = bracketing_records(arrays["sgd_test_accuracy"], final_accuracy)
             summary[f"{rule}_bracketing_sgd_epochs"] = [int(arrays["sgd_epochs"][b]) for b in bracket]
             for target in TARGETS:
+                key = f"{rule}_minus_sgd_{target}_spearman"
                 means, intervals = bracket_differences(arrays[f"{rule}_spearman_{target}_training"][:, -1],
-                                                       arrays[f"sgd_spearman_{target}_training"], bracket, n_bootstrap=n_bootstrap,
+                                                       arrays[f"sgd_spearman_{target}_training"], [k, *bracket], n_bootstrap=n_bootstrap,
                                                        confidence=confidence)
-                summary[f"{rule}_minus_sgd_{target}_spearman_bracket"], summary[f"{rule}_minus_sgd_{target}_spearman_bracket_ci"] = means, intervals
-                difference = arrays[f"{rule}_spearman_{target}_training"][:, -1] - arrays[f"sgd_spearman_{target}_training"][:, k]
-                low, high = seed_interval(difference, n_bootstrap=n_bootstrap, confidence=confidence)
-                summary[f"{rule}_minus_sgd_{target}_spearman"] = seed_mean(difference).tolist()
-                summary[f"{rule}_minus_sgd_{target}_spearman_ci"] = [low.tolist(), high.tolist()]
+                summary[key], summary[f"{key}_ci"] = means[0], intervals[0]  # SGD's closest record
+                summary[f"{key}_bracket"], summary[f"{key}_bracket_ci"] = means[1:], intervals[1:]
     return study_results("recordings92_it", quick, run_config(context), arrays, summary)
 
 
