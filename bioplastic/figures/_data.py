@@ -1,11 +1,21 @@
-"""The data sets the studies' figures read: MNIST and CIFAR-10 subsets, from ``BIOPLASTIC_DATA_DIR`` or a download."""
+"""The data the studies' figures read and write: MNIST and CIFAR-10 subsets (from ``BIOPLASTIC_DATA_DIR`` or a download), checkpoint paths."""
 
 from __future__ import annotations
 
 import functools
 import os
+from pathlib import Path
 
-__all__ = ["centred_cifar10", "cifar10_subset", "figure_data_dir", "mnist_subset"]
+__all__ = ["centred_cifar10", "checkpoint_stem", "cifar10_subset", "figure_data_dir", "mnist_subset"]
+
+
+def checkpoint_stem(out_dir, key):
+    """``out_dir/checkpoints/<key>`` (the folder made), or None without ``out_dir``."""
+    if out_dir is None:
+        return None
+    stem = Path(out_dir) / "checkpoints" / key
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    return stem
 
 
 def figure_data_dir():

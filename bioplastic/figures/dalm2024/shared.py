@@ -38,7 +38,7 @@ from ...plasticity import ActivityNodePerturbation, Backprop, IterativeNodePertu
 from ...training import train
 from ...training.callbacks import Callback
 from .. import FigureResults
-from .._data import centred_cifar10, mnist_subset
+from .._data import centred_cifar10, checkpoint_stem, mnist_subset
 
 __all__ = [
     "BATCH_SIZE",
@@ -187,15 +187,6 @@ class InputCorrelation(Callback):
         activity = forward(engine.network, engine.state_, x)
         return {"input_correlation": np.stack([np.broadcast_to(mean_squared_correlation(pre), (n_members,))
                                                for pre in activity.presynaptic], axis=1)}
-
-
-def checkpoint_stem(out_dir, key):
-    """``out_dir/checkpoints/<key>`` (the folder made), or None without ``out_dir``."""
-    if out_dir is None:
-        return None
-    stem = Path(out_dir) / "checkpoints" / key
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    return stem
 
 
 def train_run(out_dir, key, network, rule, task, *, n_epochs, learning_rate, seeds, batch_size, progress, callbacks=None):

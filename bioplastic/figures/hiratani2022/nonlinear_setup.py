@@ -42,7 +42,7 @@ from ...plasticity import Backprop, NodePerturbation, Reinforce
 from ...sweeps.execution import map_calls
 from ...training import search_minimum_training_time, train
 from .. import FigureResults
-from .._data import figure_data_dir, mnist_subset
+from .._data import checkpoint_stem, figure_data_dir, mnist_subset
 
 __all__ = ["RULE_COLORS", "RULE_LABELS", "SIGMA", "mnist_rules", "mnist_task", "sarcos_rules", "sarcos_task"]
 
@@ -116,12 +116,7 @@ def mnist_net(width, depth=1):
 
 def checkpoint(out_dir, *parts):
     """Checkpoint stem ``out_dir/checkpoints/<parts joined by _>`` (None without ``out_dir``)."""
-    if out_dir is None:
-        return None
-    name = "_".join(str(p) for p in parts).replace(".", "p")
-    path = Path(out_dir) / "checkpoints" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
+    return checkpoint_stem(out_dir, "_".join(str(p) for p in parts).replace(".", "p"))
 
 
 def train_run(out_dir, key, network, rule, task, *, n_epochs, learning_rate, seeds, progress, **kwargs):

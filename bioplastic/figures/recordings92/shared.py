@@ -62,7 +62,7 @@ from ...recordings import (
 )
 from ...training import Callback, train
 from .. import FigureResults
-from .._data import cifar10_subset, figure_data_dir
+from .._data import checkpoint_stem, cifar10_subset, figure_data_dir
 
 __all__ = [
     "ALPHA_ESTIMATORS",
@@ -339,14 +339,6 @@ class LayerGeometry(Callback):
         out["alpha_cv"][e, j] = _exponent(cross_validated_spectrum(noisy), self.alpha_ranks)
 
 
-def _checkpoint(out_dir, key):
-    if out_dir is None:
-        return None
-    path = Path(out_dir) / "checkpoints" / key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def study_runs(quick, out_dir, progress):
     """Train every rule of the run (checkpointed in ``out_dir``, so the study's figures share the runs); the context of the analysis.
 
@@ -397,7 +389,7 @@ def _study_runs(quick, out_dir, progress):
         n_epochs = cfg["n_epochs"][rule]
         history = train(network, plasticity, cifar, n_epochs=n_epochs, learning_rate=cfg["learning_rates"][rule], seeds=cfg["seeds"],
                         batch_size=cfg["batch_size"], loss="cross_entropy", optimiser=optimiser, homeostasis=homeostasis, dtype="float32",
-                        progress=progress, callbacks=[recorder], checkpoint=_checkpoint(out_dir, key), checkpoint_every=max(1, n_epochs // 20))
+                        progress=progress, callbacks=[recorder], checkpoint=checkpoint_stem(out_dir, key), checkpoint_every=max(1, n_epochs // 20))
         if out_dir is not None:
             history.save(Path(out_dir) / key)
         runs[rule] = (network, history)
